@@ -54,7 +54,10 @@ def open_database(location: str | os.PathLike[str]) -> peewee.Database:
             pragmas=SQLITE_PRAGMAS,
             check_same_thread=False,
             timeout=10,
-            # isolation_level=None lets peewee manage transactions explicitly.
+            # Every transaction takes the write lock when it begins: a deferred
+            # transaction that reads and then writes fails at once (no busy wait)
+            # when another process committed in between, under WAL.
+            lock_type="IMMEDIATE",
         )
     database_proxy.initialize(db)
     db.connect(reuse_if_open=True)
