@@ -135,7 +135,7 @@ class AdbInstallKind(TaskKind):
     async def run(self, ctx: RunContext, payload: dict[str, Any]) -> dict[str, Any]:
         device = require_device(ctx, self.name)
         apk = Path(payload["apk"]).expanduser()
-        await ctx.run_blocking(_check_apk, apk)
+        await ctx.run_blocking(check_apk, apk)
         if payload["replace"]:
             try:
                 message = await device.install(apk)
@@ -149,7 +149,8 @@ class AdbInstallKind(TaskKind):
         return {"message": await _install_without_replace(device, apk)}
 
 
-def _check_apk(apk: Path) -> None:
+def check_apk(apk: Path) -> None:
+    """Refuse a missing file or one that is not a zip (an APK is a zip archive)."""
     if not apk.is_file():
         raise PermanentError(f"APK file not found: {apk}")
     if not zipfile.is_zipfile(apk):
