@@ -190,7 +190,7 @@ class SecretStore:
 
     def _note_failure(self, action: str, name: str, exc: BaseException) -> None:
         # The exception text of keyring backends never carries the secret value.
-        reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+        reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":.")
         with self._lock:
             self._failure = reason
         log.warning("keyring could not %s secret %r: %s", action, name, reason)

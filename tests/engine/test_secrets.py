@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import keyring
 import pytest
@@ -16,6 +21,7 @@ from app.core.errors import ValidationError
 from app.engine.secrets import SERVICE, SecretStore, backend_is_secure, describe_backend
 
 SECRET = "tok-9f2c-very-secret"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class LockableKeyring(KeyringBackend):
@@ -187,3 +193,59 @@ def test_bad_names_and_values_are_refused(memory_keyring, name, value) -> None:
     with pytest.raises(ValidationError):
         SecretStore().set_sync(name, value)
     assert memory_keyring._store == {}
+
+
+SECRET_SERVICE_SCRIPT = f"""
+from app.engine.secrets import SecretStore
+store = SecretStore()
+status = store.set_sync("api.token", {SECRET!r})
+print("secure", store.is_secure())
+print("persistent", status.persistent)
+print("message", status.message)
+print("same-session", store.get_sync("api.token") == {SECRET!r})
+print("new-session", SecretStore().get_sync("api.token") == {SECRET!r})
+"""
+
+
+def _run_under_secret_service(home: Path, daemon: str) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+           "LANG": "C.UTF-8", "PYTHONPATH": str(ROOT),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring"}
+    script = f"{daemon} >/dev/null; exec '{sys.executable}' -c \"$TD_SCRIPT\""
+    proc = subprocess.run(
+        ["dbus-run-session", "--", "sh", "-c", script],
+        env={**env, "TD_SCRIPT": SECRET_SERVICE_SCRIPT}, input="test-password",
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET not in proc.stderr
+    return dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+
+
+needs_secret_service = pytest.mark.skipif(
+    not (shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon")),
+    reason="needs dbus-run-session and gnome-keyring (apt-get install gnome-keyring)",
+)
+
+
+@needs_secret_service
+def test_real_secret_service_stores_encrypted_and_reads_back(tmp_path) -> None:
+    out = _run_under_secret_service(
+        tmp_path, "gnome-keyring-daemon --unlock --components=secrets"
+    )
+    assert out == {"secure": "True", "persistent": "True", "message": out["message"],
+                   "same-session": "True", "new-session": "True"}
+    assert "SecretService" in out["message"]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files, "gnome-keyring wrote no keyring file"
+    assert not [p for p in files if SECRET.encode() in p.read_bytes()]
+
+
+@needs_secret_service
+def test_real_secret_service_that_cannot_prompt_falls_back_to_the_session(tmp_path) -> None:
+    # No unlocked collection and no display for the unlock prompt: InitError.
+    out = _run_under_secret_service(tmp_path, "gnome-keyring-daemon --start --components=secrets")
+    assert (out["secure"], out["persistent"]) == ("True", "False")
+    assert "session only" in out["message"] and "InitError" in out["message"]
+    assert (out["same-session"], out["new-session"]) == ("True", "False")
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
