@@ -72,7 +72,6 @@ def _open_postgres(url: str) -> peewee.Database:
         password=unquote(parsed.password) if parsed.password else None,
         host=parsed.hostname or "127.0.0.1",
         port=parsed.port or 5432,
-        autorollback=True,
     )
 
 
