@@ -33,6 +33,7 @@ from PySide6.QtGui import (
     QPalette,
     QRegion,
     QResizeEvent,
+    QShowEvent,
 )
 from PySide6.QtWidgets import QAbstractScrollArea, QFrame, QWidget
 from pyte.graphics import FG_BG_256
@@ -256,6 +257,10 @@ class TerminalWidget(QAbstractScrollArea):
         self._fonts.clear()
 
     def _fit_grid(self) -> None:
+        if not self.isVisible():
+            # A hidden widget has no real size yet (Qt delivers the pending
+            # resize on show): keep the grid it was created with until then.
+            return
         columns = max(2, int(self.viewport().width() / self._cell_w))
         rows = max(1, self.viewport().height() // self._cell_h)
         if (columns, rows) == self.grid_size():
@@ -399,6 +404,10 @@ class TerminalWidget(QAbstractScrollArea):
             self._paint_selection(painter, row, line, top)
         self._paint_cursor(painter, top)
         painter.end()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._fit_grid()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

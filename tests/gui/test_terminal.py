@@ -127,6 +127,19 @@ def test_keystrokes_are_sent_as_vt_sequences(qtbot, term: TerminalWidget) -> Non
     assert sent == [b"\x1bOA"]
 
 
+def test_output_fed_before_the_widget_is_shown_keeps_its_grid(qtbot) -> None:
+    widget = TerminalWidget(columns=100, rows=30)
+    qtbot.addWidget(widget)
+    widget.feed(b"x" * 90 + b"\r\n")
+    qtbot.waitUntil(lambda: widget.pending_bytes() == 0)
+    assert widget.grid_size() == (100, 30)
+    assert widget.screen_lines()[0] == "x" * 90  # not wrapped at a default width
+    with qtbot.waitSignal(widget.resized) as grid:
+        widget.resize(widget.sizeHint())
+        widget.show()
+    assert tuple(grid.args) == widget.grid_size() == (80, 24)
+
+
 def test_key_table() -> None:
     assert key_to_bytes(Qt.Key.Key_F1, Mod.NoModifier, "") == b"\x1bOP"
     assert key_to_bytes(Qt.Key.Key_F5, Mod.NoModifier, "") == b"\x1b[15~"
