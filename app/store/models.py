@@ -121,8 +121,14 @@ class Task(BaseModel):
     class Meta:
         indexes = (
             (("state", "priority", "created_at"), False),
-            (("state", "target_kind", "target_value"), False),
+            # The claim reads pending tasks in "bands" (target group, priority,
+            # fresh/retry) already ordered by created_at: these two indexes serve
+            # them (app/store/claim.py), the first for device/agent targets.
+            (("state", "target_kind", "target_value", "priority", "attempts", "created_at"),
+             False),
+            (("state", "target_kind", "priority", "attempts", "created_at"), False),
             (("state", "lease_expires_at"), False),
+            (("state", "not_before"), False),  # the dispatcher's wake-up hint
             (("queue", "state"), False),
             (("dedupe_key",), False),
         )

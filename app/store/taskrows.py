@@ -1,0 +1,123 @@
+"""Shared plumbing of the task modules: row -> record, locked reads, argument checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from app.core import clock
+from app.core.enums import Priority, TaskState
+from app.core.errors import ConflictError, NotFoundError, ValidationError
+from app.core.records import TaskRecord
+from app.core.targets import Target
+from app.store.dialect import for_update
+from app.store.models import Task
+from app.store.rows import first_dict
+
+MAX_OWNER = 128
+MAX_LEASE_S = 24 * 3600.0
+
+_target_cache: dict[tuple[str, str | None], Target] = {}
+
+
+def task_record(row: Mapping[str, Any]) -> TaskRecord:
+    """A frozen record from a ``.dicts()`` row of ``Task``."""
+    return TaskRecord(
+        id=int(row["id"]),
+        uid=row["uid"],
+        kind=row["kind"],
+        payload=dict(row["payload"] or {}),
+        queue=row["queue"],
+        priority=Priority(int(row["priority"])),
+        target=stored_target(row["target_kind"], row["target_value"]),
+        state=TaskState(row["state"]),
+        attempts=int(row["attempts"]),
+        max_attempts=int(row["max_attempts"]),
+        timeout_s=float(row["timeout_s"]),
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+        source=row["source"],
+        created_by=row["created_by"] or "",
+        not_before=row["not_before"],
+        dedupe_key=row["dedupe_key"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+        device_serial=row["device_serial"],
+        agent_uuid=row["agent_uuid"],
+        last_error=row["last_error"],
+        result=row["result"],
+        cancel_requested=bool(row["cancel_requested"]),
+        finished_at=row["finished_at"],
+        progress_percent=row["progress_percent"],
+        progress_message=row["progress_message"],
+    )
+
+
+def stored_target(kind: str, value: str | None) -> Target:
+    """``Target.from_storage`` with a small cache (selector text is parsed once)."""
+    key = (kind, value)
+    target = _target_cache.get(key)
+    if target is None:
+        target = Target.from_storage(kind, value)
+        if len(_target_cache) > 4096:
+            _target_cache.clear()
+        _target_cache[key] = target
+    return target
+
+
+def task_row(uid: str, *, lock: bool = False) -> dict[str, Any]:
+    """The task's row as a dict; ``lock`` takes a row lock on PostgreSQL.
+
+    Raises:
+        NotFoundError: no task with this uid.
+    """
+    if not isinstance(uid, str):
+        raise NotFoundError(f"no task {uid!r}")
+    query = Task.select().where(Task.uid == uid)
+    if lock:
+        query = for_update(query)
+    row = first_dict(query)
+    if row is None:
+        raise NotFoundError(f"no task {uid!r}")
+    return row
+
+
+def owned_row(uid: str, owner: str, *states: TaskState) -> dict[str, Any]:
+    """The locked row of a task this owner holds in one of ``states``.
+
+    Raises:
+        NotFoundError: no such task.
+        ConflictError: another owner holds it, or it is in another state.
+    """
+    row = task_row(uid, lock=True)
+    state = TaskState(row["state"])
+    if state not in states:
+        wanted = "/".join(s.value for s in states)
+        raise ConflictError(f"task {uid} is {state.value}, not {wanted}")
+    if row["lease_owner"] != owner:
+        raise ConflictError(f"task {uid} is held by {row['lease_owner']!r}, not {owner!r}")
+    return row
+
+
+def check_owner(owner: str) -> str:
+    if not isinstance(owner, str) or not owner.strip() or len(owner) > MAX_OWNER:
+        raise ValidationError(f"owner must be text of 1 to {MAX_OWNER} characters",
+                              field="owner")
+    return owner
+
+
+def check_lease(lease_s: float) -> float:
+    if (
+        isinstance(lease_s, bool)
+        or not isinstance(lease_s, int | float)
+        or not math.isfinite(lease_s)
+        or not 0 < lease_s <= MAX_LEASE_S
+    ):
+        raise ValidationError(f"lease_s must be a number in (0, {MAX_LEASE_S:.0f}]",
+                              field="lease_s")
+    return float(lease_s)
+
+
+def when(now: float | None) -> float:
+    return clock.now() if now is None else float(now)
