@@ -129,7 +129,7 @@ class AdbInstallKind(TaskKind):
     schema = Schema((
         Field("apk", "path", required=True, help="APK file on this computer."),
         Field("replace", "bool", default=True,
-              help="Replace the app if it is installed (pm install -r)."),
+              help="Replace the app if it is installed; off refuses (pm install -R)."),
     ))
 
     async def run(self, ctx: RunContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -158,11 +158,15 @@ def check_apk(apk: Path) -> None:
 
 
 async def _install_without_replace(device: DeviceHandle, apk: Path) -> str:
-    """``pm install`` without ``-r``: pm refuses an app that is already installed."""
+    """Install refusing to replace an installed app.
+
+    Modern pm ignores ``-r`` and replaces by default; ``-R`` turns replacing off
+    (pm then answers ``INSTALL_FAILED_ALREADY_EXISTS``).
+    """
     remote = f"{TEMP_APK_DIR}/taskdesk-{secrets.token_hex(6)}.apk"
     await device.push(apk, remote)
     try:
-        result = await device.shell(["pm", "install", remote])
+        result = await device.shell(["pm", "install", "-R", remote])
     finally:
         # Left-over APKs fill /data; removal is best effort (the phone may be gone).
         with contextlib.suppress(DeviceError):
