@@ -246,7 +246,7 @@ async def start_app(device: DeviceHandle, package: str, activity: str | None) ->
     # am and monkey report some failures with exit code 0 and an error line.
     failed = result.exit_code != 0 or "Error" in result.output or "aborted" in result.output
     if failed:
-        raise CommandExitError(" ".join(command[:2]), result)
+        raise CommandExitError("am start" if activity else "monkey", result)
     return {"package": package, "activity": activity, "output": result.output.strip()}
 
 
