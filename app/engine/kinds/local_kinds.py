@@ -33,6 +33,11 @@ ERROR_TAIL_CHARS = 2000
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 ENV_NAME_RE = re.compile(r"^[^=\x00]+$")
+TERM_GRACE_S = 2.0  # SIGTERM to SIGKILL, as the reference agent
+PIPE_GRACE_S = 0.5
+EXIT_POLL_S = 0.1
+READ_CHUNK = 64 * 1024
+OMITTED_MARKER = "\n[... {} bytes omitted ...]\n"  # the same marker as app.core.output
 
 
 class ProcessExitError(Exception):
@@ -49,13 +54,6 @@ class HttpRequestError(Exception):
 
 def _error_tail(text: str) -> str:
     return text[-ERROR_TAIL_CHARS:].rstrip()
-
-
-TERM_GRACE_S = 2.0
-PIPE_GRACE_S = 0.5
-EXIT_POLL_S = 0.1
-READ_CHUNK = 64 * 1024
-OMITTED_MARKER = "\n[... {} bytes omitted ...]\n"
 
 
 @dataclass(frozen=True)
