@@ -54,6 +54,7 @@ def pump(
     deadline: float,
     cancel: threading.Event | None,
     on_chunk: Callable[[bytes], bool],
+    label: str = "command",
 ) -> bool:
     """Feed received bytes to ``on_chunk`` until it returns True (done) or EOF.
 
@@ -68,9 +69,9 @@ def pump(
     sock.settimeout(POLL_S)
     while True:
         if cancel is not None and cancel.is_set():
-            raise CommandCancelledError("command cancelled")
+            raise CommandCancelledError(f"{label} cancelled")
         if time.monotonic() >= deadline:
-            raise CommandTimeoutError("command timed out")
+            raise CommandTimeoutError(f"{label} timed out")
         try:
             chunk = sock.recv(RECV_SIZE)
         except TimeoutError:
@@ -132,7 +133,7 @@ class ShellRunner:
 
             service = f"shell:{with_exit_marker(text)}"
 
-        self._stream(serial, service, deadline, cancel, on_chunk)
+        self._stream(serial, service, deadline, cancel, on_chunk, command=text)
         if not v2:
             rest, exit_code = stripper.finish()
             buffer.write(rest)
@@ -204,17 +205,19 @@ class ShellRunner:
         deadline: float,
         cancel: threading.Event | None,
         on_chunk: Callable[[bytes], bool],
+        command: str = "",
     ) -> bool:
         """Open ``service`` and pump it; always closes the connection."""
+        label = f"{serial}: {(command or service.partition(':')[2])[:80]!r}"
         if cancel is not None and cancel.is_set():
-            raise CommandCancelledError("command cancelled before it started")
+            raise CommandCancelledError(f"{label} cancelled before it started")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise CommandTimeoutError("no time left to start the command")
+            raise CommandTimeoutError(f"{label}: no time left to start it")
         conn = self._client.open_service(
             serial, service, timeout=max(POLL_S, min(CONNECT_TIMEOUT_S, remaining)))
         try:
-            return pump(conn, deadline=deadline, cancel=cancel, on_chunk=on_chunk)
+            return pump(conn, deadline=deadline, cancel=cancel, on_chunk=on_chunk, label=label)
         except OSError as exc:
             self._raise_if_gone(serial)
             raise DeviceError(f"{serial}: stream broke: {exc}") from exc

@@ -70,6 +70,7 @@ class DeviceTracker:
         self._transports: dict[str, str] = {}  # last known, so a tile keeps "sim" offline
         self._generation = 0
         self._alive: bool | None = None
+        self._failures = 0  # consecutive failed connects (tracking thread only)
         self._conn: AdbConnection | None = None
         self._stopping = threading.Event()
         self._events: queue.Queue[Callable[[], None] | None] = queue.Queue()
@@ -110,23 +111,21 @@ class DeviceTracker:
     # --- the tracking loop -----------------------------------------------------------
 
     def _track_forever(self) -> None:
-        failures = 0
         while not self._stopping.is_set():
             try:
                 self._track_once()
-                failures = 0  # the server answered; the connection ended later
             except (DeviceError, AdbError, OSError, ValueError) as exc:
                 if self._stopping.is_set():
                     break
                 if self._server_answers():
                     log.info("device tracking connection ended (%s); reconnecting", exc)
-                    failures = 0
+                    self._failures = 0
                     self._stopping.wait(0.1)
                     continue
-                failures += 1
+                self._failures += 1
                 where = f"adb server {self._client.host}:{self._client.port}"
                 self._server_down(str(exc) if where in str(exc) else f"{where} lost: {exc}")
-                delay = retry_delay(failures, base=self._backoff_base, factor=2.0,
+                delay = retry_delay(self._failures, base=self._backoff_base, factor=2.0,
                                     cap=self._backoff_cap, jitter=0.2)
                 self._stopping.wait(delay)
 
@@ -146,6 +145,7 @@ class DeviceTracker:
                 block = conn.read_string_block()
                 if first:
                     first = False
+                    self._failures = 0  # a later crash starts backing off from scratch
                     self._server_up()
                 self._apply(parse_device_list(block))
             return

@@ -341,3 +341,26 @@ def test_reconnect_attempts_back_off_exponentially_up_to_the_cap() -> None:
     assert 4 <= len(attempts) <= 9, gaps
     assert gaps[0] < 0.2 and all(0.3 < g < 0.55 for g in gaps[2:]), gaps
     assert [s.alive for _, s in recorder.servers] == [False]
+
+
+def test_backoff_starts_over_after_each_recovery(sim_lab: SimLab) -> None:
+    """A long outage grows the delay; once the server is back, the next crash is
+    retried quickly again (the failure count is not carried over)."""
+    provider = AdbProvider(sim_lab.adb_host, sim_lab.adb_port, resync_backoff=(0.05, 5.0))
+    recorder = Recorder()
+    provider.start(recorder)
+    try:
+        recorder.wait_state(sim_lab.serials, {DeviceState.ONLINE}, 10)
+        for outage in (1.2, 0.0):
+            sim_lab.kill_adb_server()
+            recorder.wait(lambda: not recorder.servers[-1][1].alive, 3, "server down")
+            time.sleep(outage)  # 1.2 s of failures: the next delay would be ~1.6 s
+            count = len(recorder.servers)
+            sim_lab.restart_adb_server()
+            back_at = time.monotonic()
+            recorder.wait(lambda: len(recorder.servers) > count, 5, "server back")  # noqa: B023
+            reconnect = recorder.servers[-1][0] - back_at
+        # The second, short outage is noticed within the first small delays.
+        assert reconnect < 0.8
+    finally:
+        provider.stop()
