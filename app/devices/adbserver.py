@@ -252,7 +252,7 @@ class PrivateAdbServer:
                     f"{self._log_tail()}"
                 )
             with contextlib.suppress(OSError, AdbServerError, ValueError):
-                self.version()
+                int(host_request(self.host, self.port, "host:version", timeout=1.0), 16)
                 return
             time.sleep(0.03)
         raise AdbServerError(f"adb server on port {self.port} did not answer in {timeout:.0f}s")

@@ -7,6 +7,7 @@ without ``.apk``, so tests can build installable packages with ``zipfile``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import posixpath
 import time
@@ -91,10 +92,8 @@ def uninstall(state: PhoneState, package: str) -> tuple[int, str]:
     state.running_packages.discard(package)
     app = state.apps.pop(package, None)
     if app is not None:
-        try:
+        with contextlib.suppress(FsError):
             state.fs.remove(posixpath.dirname(app.path), recursive=True)
-        except FsError:
-            pass
     if state.foreground and state.foreground[0] == package:
         state.foreground = None
     state.log.add("I", "PackageManager", f"Package {package} removed")
@@ -227,8 +226,10 @@ async def cmd_monkey(ctx: Ctx, args: list[str]) -> int:
         return MONKEY_ABORTED
     count = args[-1] if args and args[-1].isdigit() else "1"
     launch(ctx.state, package, f"{package}.MainActivity")
-    await ctx.out(f"  bash arg: -p\n  bash arg: {package}\nEvents injected: {count}\n"
-                  "## Network stats: elapsed time=12ms (0ms mobile, 0ms wifi, 12ms not connected)\n")
+    await ctx.out(
+        f"  bash arg: -p\n  bash arg: {package}\nEvents injected: {count}\n"
+        "## Network stats: elapsed time=12ms (0ms mobile, 0ms wifi, 12ms not connected)\n"
+    )
     return 0
 
 

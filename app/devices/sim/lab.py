@@ -13,6 +13,7 @@ of lingering as an ``offline`` TCP device that adb keeps re-dialling.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -48,7 +49,7 @@ class SimLab:
         self.reboot_seconds = reboot_seconds
         self.state_timeout = state_timeout
         self.server = PrivateAdbServer(self.workdir / "adb-home", port=adb_port)
-        self._loop = LoopThread("sim-lab")
+        self._loop = LoopThread(f"sim-lab:{self.server.port}")
         self._phones: dict[str, SimPhone] = {}
         self._lock = threading.RLock()
         self._started = False
@@ -75,8 +76,12 @@ class SimLab:
                     self._new_phone(profile)
                 self.server.start()
                 for phone in self._phones.values():
-                    self.server.connect(phone.address)
-                self.wait_for_states({a: self._expected(p) for a, p in self._phones.items()})
+                    self._connect(phone)
+                try:
+                    self.wait_for_states({a: "device" for a in self._phones}, timeout=2.0)
+                except TimeoutError:
+                    for phone in self._phones.values():
+                        self._bring_online(phone)
             except BaseException:
                 self.stop()
                 raise
@@ -130,16 +135,14 @@ class SimLab:
                 profile = make_profile(len(self._phones) + 1)
                 profile.serial_no = self._unique_serial_no(len(self._phones) + 1)
             phone = self._new_phone(profile)
-            self.server.connect(phone.address)
-            self.wait_for_states({phone.address: self._expected(phone)})
+            self._bring_online(phone)
             return phone.address
 
     def plug(self, serial: str) -> None:
         """Plug a phone in: it listens again, is adb-connected, and is listed online."""
         phone = self.phone(serial)
         phone.plug()
-        self._connect(phone)
-        self.wait_for_states({phone.address: self._expected(phone)})
+        self._bring_online(phone)
 
     def unplug(self, serial: str) -> None:
         """Pull the cable: returns once adb no longer lists the phone."""
@@ -155,13 +158,17 @@ class SimLab:
         """
         phone = self.phone(serial)
         phone.set_unauthorized(flag)
-        if phone.listening:
-            states = dict(self.server.devices())
-            if flag or states.get(phone.address) != "unauthorized":
-                # A fresh handshake shows adb the new answer.
-                self._disconnect(phone.address)
-                self._connect(phone)
-            self.wait_for_states({phone.address: self._expected(phone)})
+        if not phone.listening:
+            return
+        if not flag:
+            # Accepting the key completes a pending handshake: adb sees "device" at once.
+            try:
+                self.wait_for_states({phone.address: "device"}, timeout=1.0)
+                return
+            except TimeoutError:
+                pass  # adb had given up on the phone: connect afresh below
+        # A fresh handshake shows adb the phone's new answer.
+        self._bring_online(phone, fresh=True)
 
     def reboot(self, serial: str, wait: bool = True) -> None:
         """Reboot a phone; with ``wait``, return once it is back online."""
@@ -190,9 +197,7 @@ class SimLab:
             states = self.adb_states()
             for address, phone in self._phones.items():
                 if states.get(address) != "device":
-                    self._disconnect(address)
-                    self._connect(phone)
-            self.wait_for_states({address: "device" for address in self._phones})
+                    self._bring_online(phone)
 
     # -- the adb server ------------------------------------------------------------
 
@@ -209,7 +214,12 @@ class SimLab:
             plugged = [p for p in self._phones.values() if p.listening]
             for phone in plugged:
                 self._connect(phone)
-            self.wait_for_states({p.address: self._expected(p) for p in plugged})
+            try:
+                self.wait_for_states({p.address: self._expected(p) for p in plugged},
+                                     timeout=2.0)
+            except TimeoutError:
+                for phone in plugged:
+                    self._bring_online(phone)
 
     def adb_states(self) -> dict[str, str]:
         """What the adb server lists right now: serial -> state."""
@@ -258,6 +268,35 @@ class SimLab:
     def _expected(phone: SimPhone) -> str:
         return "unauthorized" if phone.unauthorized else "device"
 
+    def _bring_online(self, phone: SimPhone, *, fresh: bool = False) -> None:
+        """``adb connect`` a listening phone until adb lists it in its expected state.
+
+        adb keeps a dropped TCP phone as an ``offline`` transport that it re-dials
+        only every few seconds, and answers ``connect`` with "already connected";
+        and a ``disconnect`` completes asynchronously. So: drop a stale transport,
+        wait until it is gone, connect, and try again if adb loses the race.
+        """
+        address = phone.address
+        deadline = time.monotonic() + self.state_timeout
+        while True:
+            listed = self.adb_states().get(address, ABSENT)
+            if listed == self._expected(phone) and not fresh:
+                return
+            if listed != ABSENT:
+                self._disconnect(address)
+                with contextlib.suppress(TimeoutError):
+                    self.wait_for_states({address: ABSENT}, timeout=2.0)
+            fresh = False
+            self._connect(phone)
+            try:
+                self.wait_for_states({address: self._expected(phone)},
+                                     timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+                return
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+                log.debug("sim: %s not online yet after connect; retrying", address)
+
     def _connect(self, phone: SimPhone) -> None:
         try:
             self.server.connect(phone.address)
@@ -279,10 +318,10 @@ class SimLab:
         def follow() -> None:
             try:
                 if up:
-                    self._connect(phone)
+                    self._bring_online(phone)
                 else:
                     self._disconnect(phone.address)
-            except (OSError, AdbServerError) as exc:
+            except (OSError, AdbServerError, TimeoutError) as exc:
                 log.info("sim: could not follow reboot of %s: %s", phone.address, exc)
 
         threading.Thread(target=follow, name="sim-reboot-follow", daemon=True).start()

@@ -35,6 +35,11 @@ class LoopThread:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def native_id(self) -> int | None:
+        """The OS thread id (for measuring the loop's CPU time in /proc)."""
+        return self._thread.native_id if self._thread is not None else None
+
     def in_loop_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
 

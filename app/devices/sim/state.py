@@ -30,6 +30,8 @@ SYSTEM_PACKAGES = (
     "com.android.systemui",
     "com.android.vending",
     "com.google.android.gms",
+    # The lab's capture app: what the demo.capture kind drives.
+    "com.example.capture",
 )
 
 # Battery model: slow enough to look real on a tile, fast enough to show in a demo.
