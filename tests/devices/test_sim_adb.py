@@ -128,12 +128,13 @@ def test_pm_install_uninstall_and_list(
     phone = sim_lab.phones[3]
     device = adb_client.device(phone.address)
     before = device.list_packages()
-    assert "com.android.settings" in before  # preinstalled
-    device.sync.push(_apk("com.example.capture"), "/data/local/tmp/capture.apk")
-    assert device.shell("pm install -r /data/local/tmp/capture.apk") == "Success"
-    assert "com.example.capture" in device.list_packages()
-    assert "com.example.capture" in phone.installed_packages
-    assert device.shell("pm list packages -3") == "package:com.example.capture"
+    assert "com.android.settings" in before  # system app
+    assert device.shell("pm list packages -3") == "package:com.example.capture"  # lab image app
+    device.sync.push(_apk("com.example.scanner"), "/data/local/tmp/scanner.apk")
+    assert device.shell("pm install -r /data/local/tmp/scanner.apk") == "Success"
+    assert "com.example.scanner" in device.list_packages()
+    assert "com.example.scanner" in phone.installed_packages
+    assert device.shell("pm list packages -3 scanner") == "package:com.example.scanner"
     # adbutils' own install path (push to /data/local/tmp + pm install)
     apk = tmp_path / "named.apk"
     apk.write_bytes(_apk(None))
@@ -143,10 +144,10 @@ def test_pm_install_uninstall_and_list(
     assert bad.returncode == 1 and "INSTALL_FAILED_INVALID_APK" in bad.output
     device.sync.push(b"not a zip", "/data/local/tmp/bad.apk")
     assert "INSTALL_FAILED_INVALID_APK" in device.shell("pm install /data/local/tmp/bad.apk")
-    assert device.shell("pm uninstall com.example.capture") == "Success"
+    assert device.shell("pm uninstall com.example.scanner") == "Success"
     assert device.shell("pm uninstall unknown") == "Success"
     assert device.list_packages() == before
-    assert "Failure" in device.shell("pm uninstall com.example.capture")
+    assert "Failure" in device.shell("pm uninstall com.example.scanner")
 
 
 def test_apps_start_and_stop(sim_lab: SimLab, adb_client: adbutils.AdbClient) -> None:

@@ -184,3 +184,11 @@ def test_service_names_map_to_services(state: PhoneState) -> None:
         assert open_service(state, name) is not None, name
     for name in ("framebuffer:", "tcp:8080", "shellx:id", "jdwp:1"):
         assert open_service(state, name) is None, name
+
+
+def test_the_lab_image_ships_the_capture_app_as_a_user_app(state: PhoneState) -> None:
+    assert run(state, "pm list packages -3")[1] == "package:com.example.capture\n"
+    assert run(state, "pm path com.example.capture")[1].startswith("package:/data/app/")
+    assert run(state, "pm uninstall com.example.capture")[1] == "Success\n"
+    state.restore_preinstalled_apps()  # what SimLab.reset() does between tests
+    assert "com.example.capture" in state.installed_packages

@@ -183,11 +183,13 @@ class SimLab:
 
     def reset(self) -> None:
         """Undo what tests and demos did: every phone plugged in, authorised, with the
-        lab's latency and failure rate, and the adb server running and listing them all."""
+        lab's latency and failure rate and its preinstalled apps, and the adb server
+        running and listing them all."""
         with self._lock:
             for phone in self._phones.values():
                 phone.set_latency(self.latency)
                 phone.set_failure_rate(self.failure_rate)
+                phone.state.restore_preinstalled_apps()
                 if phone.unauthorized:
                     phone.set_unauthorized(False)
                 if not phone.listening:

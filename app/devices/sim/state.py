@@ -30,9 +30,10 @@ SYSTEM_PACKAGES = (
     "com.android.systemui",
     "com.android.vending",
     "com.google.android.gms",
-    # The lab's capture app: what the demo.capture kind drives.
-    "com.example.capture",
 )
+# User apps the lab's phone image ships with (listed by `pm list packages -3`,
+# uninstallable): the capture app the demo.capture kind drives.
+PREINSTALLED_APPS = ("com.example.capture",)
 
 # Battery model: slow enough to look real on a tile, fast enough to show in a demo.
 DRAIN_PERCENT_PER_S = 1 / 60  # 1 % a minute on battery
@@ -176,10 +177,20 @@ class PhoneState:
         self.props = build_props(profile)
         self.apps: dict[str, InstalledApp] = {}  # metadata of packages installed with pm
         self.log = LogBuffer()
+        self.restore_preinstalled_apps()
         self.screen_cache: tuple[object, bytes] | None = None
         self.log.add("I", "SystemServer", f"Booting {profile.manufacturer} {profile.model}")
         self.log.add("I", "ActivityManager", "System now ready")
         self.log.add("I", "BootReceiver", "Copying audit failures to DropBox")
+
+    def restore_preinstalled_apps(self) -> None:
+        """(Re)install the apps of the phone image that are missing."""
+        for package in PREINSTALLED_APPS:
+            if package not in self.installed_packages:
+                path = f"/data/app/{package}-1/base.apk"
+                self.fs.write(path, b"PK\x05\x06" + bytes(18))  # an empty zip
+                self.apps[package] = InstalledApp(package, path, self.boot_time, self.boot_time)
+                self.installed_packages.add(package)
 
     def pid_of(self, package: str) -> int:
         """A stable fake pid for a running package."""
