@@ -67,6 +67,9 @@ def start(uid: str, owner: str, *, now: float | None = None
         if row["lease_expires_at"] is not None and row["lease_expires_at"] < at:
             raise ConflictError(f"the lease on task {uid} expired before it started")
         attempt = int(row["attempts"]) + 1
+        # Executions are numbered by the rows that exist: an attempt refunded by
+        # ``interrupt`` still has its row, so the next one gets the next number.
+        sequence = _next_execution_number(uid)
         changes = {"state": TaskState.RUNNING.value, "attempts": attempt, "updated_at": at,
                    "progress_percent": None, "progress_message": None}
         _write(row, changes)
@@ -74,10 +77,16 @@ def start(uid: str, owner: str, *, now: float | None = None
             task_id=uid, task_name=row["kind"], module=row["queue"],
             status=ExecStatus.STARTED, created_by=row["created_by"], kwargs=row["payload"],
             metadata={"worker": owner}, device_serial=row["device_serial"],
-            agent_uuid=row["agent_uuid"], attempt=attempt, timeout_s=row["timeout_s"],
+            agent_uuid=row["agent_uuid"], attempt=sequence, timeout_s=row["timeout_s"],
             now=at,
         )
     return task_record(row), execution
+
+
+def _next_execution_number(uid: str) -> int:
+    latest = (Execution.select(peewee.fn.MAX(Execution.attempt))
+              .where(Execution.task_id == uid).scalar())
+    return int(latest or 0) + 1
 
 
 def renew_leases(owner: str, uids: Sequence[str], *, lease_s: float,
@@ -148,7 +157,11 @@ def fail(uid: str, owner: str, execution_id: int, *, error: str,
 def interrupt(uid: str, owner: str, execution_id: int, *, error: str,
               metadata: dict[str, Any] | None = None, reason: str = "interrupted",
               now: float | None = None) -> TaskRecord:
-    """The engine stopped the attempt itself (e.g. shutdown): FAILURE, back to pending."""
+    """The engine stopped the attempt itself (e.g. shutdown): FAILURE, back to pending.
+
+    The attempt is recorded but not counted against ``max_attempts``: the task did
+    nothing wrong, so a task with one attempt is not killed by a restart.
+    """
     check_owner(owner)
     _check_failure(error, reason)
     at = when(now)
@@ -159,7 +172,7 @@ def interrupt(uid: str, owner: str, execution_id: int, *, error: str,
                                     metadata={**(metadata or {}), "reason": reason}, now=at)
         changes = (_finished(TaskState.CANCELLED, at) if row["cancel_requested"]
                    else _requeued(at, not_before=None))
-        _write(row, {**changes, "last_error": error})
+        _write(row, {**changes, "last_error": error, "attempts": max(0, row["attempts"] - 1)})
     return task_record(row)
 
 

@@ -1,0 +1,298 @@
+"""Running claimed tasks: one job per device (tasks in sequence), host tasks in parallel.
+
+Every attempt ends in exactly one recorded outcome. Interruptions are reasons
+set on the running attempt before its coroutine is cancelled:
+
+    cancelled   operator cancel          -> execution REVOKED, task cancelled
+    timeout     task's timeout_s passed  -> FAILURE (reason timeout), retried
+    device_lost device gone past grace   -> FAILURE (reason device_lost), retried at once
+    shutdown    the engine is stopping   -> FAILURE (reason shutdown), task back to
+                                            the queue without using up an attempt
+    lease_lost  another worker reaped it -> nothing more to record (the reaper did)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.core.enums import ExecStatus, HolderKind
+from app.core.errors import ConflictError, TaskDeskError, ValidationError
+from app.core.records import TaskRecord
+from app.devices.base import (
+    CommandTimeoutError,
+    DeviceGoneError,
+    DeviceProvider,
+)
+from app.engine.bus import EventBus, ExecutionFinished, TaskChanged
+from app.engine.devicehandle import EngineDeviceHandle
+from app.engine.devicepool import DevicePool, DeviceSlot
+from app.engine.kinds.base import PermanentError
+from app.engine.kinds.registry import KindRegistry
+from app.engine.runcontext import EngineRunContext
+from app.engine.storethread import StoreThread
+
+log = logging.getLogger(__name__)
+
+SKIPPED_RESULT = {"success": False, "status": "skipped", "reason": "task_already_running"}
+CANCEL_GRACE_S = 5.0
+
+
+@dataclass
+class RunningAttempt:
+    task: TaskRecord
+    execution_id: int
+    runner: asyncio.Task[Any]
+    cancel_event: threading.Event
+    slot: DeviceSlot | None
+    reason: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def interrupt(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self.cancel_event.set()
+        self.runner.cancel()
+
+
+class JobRunner:
+    def __init__(
+        self,
+        *,
+        owner: str,
+        store: StoreThread,
+        bus: EventBus,
+        registry: KindRegistry,
+        provider: DeviceProvider | None,
+        pool: concurrent.futures.Executor,
+        devices: DevicePool,
+        artifacts_root: Path,
+    ) -> None:
+        self.owner = owner
+        self.running: dict[str, RunningAttempt] = {}
+        self.held: set[str] = set()  # uids claimed by us and not finished
+        self._store = store
+        self._bus = bus
+        self._registry = registry
+        self._provider = provider
+        self._pool = pool
+        self._devices = devices
+        self._artifacts_root = artifacts_root
+        self._stopping = False
+
+    # -- control ----------------------------------------------------------------------
+    def interrupt(self, uid: str, reason: str) -> bool:
+        attempt = self.running.get(uid)
+        if attempt is None:
+            return False
+        attempt.interrupt(reason)
+        return True
+
+    def interrupt_device(self, serial: str, reason: str) -> None:
+        for attempt in list(self.running.values()):
+            if attempt.slot is not None and attempt.slot.serial == serial:
+                attempt.interrupt(reason)
+
+    def begin_shutdown(self) -> None:
+        self._stopping = True
+        for attempt in list(self.running.values()):
+            attempt.interrupt("shutdown")
+
+    # -- jobs -------------------------------------------------------------------------
+    async def run_job(self, slot: DeviceSlot | None, tasks: list[TaskRecord]) -> None:
+        """Run claimed tasks in order on one device (or one host task)."""
+        from app.store import tasks as task_store
+
+        self.held.update(t.uid for t in tasks)
+        try:
+            for index, task in enumerate(tasks):
+                usable = slot is None or (slot.online and slot.lost_timer is None)
+                if self._stopping or not usable or task.uid not in self.held:
+                    for rest in tasks[index:]:
+                        if rest.uid in self.held:
+                            await self._quietly(task_store.release, rest.uid, self.owner)
+                    break
+                await self._run_task(slot, task)
+        finally:
+            self.held.difference_update(t.uid for t in tasks)
+
+    async def _run_task(self, slot: DeviceSlot | None, task: TaskRecord) -> None:
+        from app.store import locks
+        from app.store import tasks as task_store
+
+        try:
+            kind = self._registry.get(task.kind)
+        except ValidationError as exc:
+            await self._fail_unstarted(task, f"{exc.message} (is its plugin installed?)")
+            return
+        lock_taken = False
+        if task.dedupe_key:
+            ttl = max(3600.0, task.timeout_s * 2)
+            lock = await self._store.call(locks.acquire, task.dedupe_key, task.uid,
+                                          holder_kind=HolderKind.TASK, ttl_s=ttl,
+                                          note=f"{task.kind} {task.uid}")
+            if lock is None:
+                await self._skip(task)
+                return
+            lock_taken = True
+        try:
+            try:
+                task, execution = await self._store.call(task_store.start, task.uid, self.owner)
+            except ConflictError as exc:
+                log.info("task %s not started: %s", task.uid, exc)
+                return
+            await self._attempt(slot, kind, task, execution.id)
+        finally:
+            if lock_taken:
+                await self._quietly(locks.release, task.dedupe_key, task.uid)
+
+    async def _attempt(self, slot: DeviceSlot | None, kind: Any, task: TaskRecord,
+                       execution_id: int) -> None:
+        self._bus.publish(TaskChanged(task=task))
+        cancel_event = threading.Event()
+        deadline = time.monotonic() + task.timeout_s
+        device = None
+        if slot is not None and self._provider is not None:
+            device = EngineDeviceHandle(self._provider, slot.serial, self._pool, cancel_event,
+                                        lambda: max(0.0, deadline - time.monotonic()))
+            slot.task_uid, slot.task_kind = task.uid, task.kind
+            slot.task_started_at = time.time()
+            slot.progress_percent = slot.progress_step = slot.progress_message = None
+            slot.starts.append(time.time())
+            self._devices.publish(slot)
+        ctx = EngineRunContext(
+            task=task, execution_id=execution_id, attempt=task.attempts,
+            artifacts_root=self._artifacts_root, store=self._store, bus=self._bus,
+            pool=self._pool, device=device, deadline=deadline, cancel_event=cancel_event,
+        )
+        runner = asyncio.create_task(kind.run(ctx, dict(task.payload)), name=f"task-{task.uid}")
+        attempt = RunningAttempt(task, execution_id, runner, cancel_event, slot)
+        self.running[task.uid] = attempt
+        try:
+            done, _ = await asyncio.wait({runner}, timeout=task.timeout_s)
+            if not done:
+                attempt.interrupt("timeout")
+            if not runner.done():
+                await asyncio.wait({runner}, timeout=CANCEL_GRACE_S)
+            if not runner.done():
+                log.error("task %s (%s) ignored its cancellation", task.uid, task.kind)
+            status = await self._record(attempt, ctx)
+        finally:
+            self.running.pop(task.uid, None)
+            if slot is not None:
+                slot.task_uid = slot.task_kind = slot.task_started_at = None
+                slot.progress_percent = slot.progress_step = slot.progress_message = None
+        if slot is not None:
+            slot.last_result = status
+            self._devices.publish(slot)
+
+    async def _record(self, attempt: RunningAttempt, ctx: EngineRunContext) -> str:
+        """Store the attempt's outcome; returns the execution status recorded."""
+        from app.store import tasks as task_store
+
+        task, runner, ex_id = attempt.task, attempt.runner, attempt.execution_id
+        meta = ctx.final_metadata()
+        meta["worker"] = self.owner  # which engine ran it (several may share a database)
+        serial = attempt.slot.serial if attempt.slot else None
+        status, error = ExecStatus.FAILURE, None
+        try:
+            if runner.done() and not runner.cancelled() and runner.exception() is None:
+                status = ExecStatus.SUCCESS
+                updated = await self._store.call(task_store.complete, task.uid, self.owner,
+                                                 ex_id, _jsonable(runner.result()),
+                                                 metadata=meta)
+            elif attempt.reason == "lease_lost":
+                log.warning("task %s lost its lease while running", task.uid)
+                return "failure"
+            elif attempt.reason == "cancelled":
+                status = ExecStatus.REVOKED
+                updated = await self._store.call(task_store.revoke, task.uid, self.owner, ex_id,
+                                                 reason="cancelled by operator")
+            elif attempt.reason == "shutdown":
+                error = "interrupted: TaskDesk was shut down during the attempt"
+                updated = await self._store.call(task_store.interrupt, task.uid, self.owner,
+                                                 ex_id, error=error, metadata=meta,
+                                                 reason="shutdown")
+            else:
+                error, kwargs = self._failure(attempt)
+                updated = await self._store.call(task_store.fail, task.uid, self.owner, ex_id,
+                                                 error=error, metadata=meta, **kwargs)
+        except ConflictError as exc:  # the row moved on (reaped, cancelled elsewhere)
+            log.warning("outcome of %s not recorded: %s", task.uid, exc)
+            return "failure"
+        self._bus.publish(TaskChanged(task=updated))
+        self._bus.publish(ExecutionFinished(task_uid=task.uid, execution_id=ex_id,
+                                            status=status.value, serial=serial, error=error))
+        return status.value.lower()
+
+    def _failure(self, attempt: RunningAttempt) -> tuple[str, dict[str, Any]]:
+        task, runner = attempt.task, attempt.runner
+        if attempt.reason == "timeout":
+            return f"timed out after {task.timeout_s:g} s", {"reason": "timeout"}
+        if attempt.reason == "device_lost":
+            return ("device lost: it disconnected and did not come back in time",
+                    {"reason": "device_lost", "retry_delay": 0.0})
+        if runner.cancelled():
+            return "the attempt was cancelled", {"reason": attempt.reason or "cancelled"}
+        exc = runner.exception()
+        assert exc is not None
+        tb = "".join(traceback.format_exception(exc))
+        if isinstance(exc, DeviceGoneError):
+            return (f"device lost: {exc}",
+                    {"reason": "device_lost", "retry_delay": 0.0, "traceback": tb})
+        if isinstance(exc, CommandTimeoutError):
+            return f"device command timed out: {exc}", {"reason": "timeout", "traceback": tb}
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, PermanentError | TaskDeskError):
+            return message, {"reason": "error", "retryable": False, "traceback": tb}
+        return f"{type(exc).__name__}: {message}", {"reason": "error", "traceback": tb}
+
+    async def _skip(self, task: TaskRecord) -> None:
+        from app.store import tasks as task_store
+
+        try:
+            started, execution = await self._store.call(task_store.start, task.uid, self.owner)
+            updated = await self._store.call(task_store.complete, task.uid, self.owner,
+                                             execution.id, SKIPPED_RESULT,
+                                             metadata={"skipped": True})
+        except ConflictError:
+            return
+        self._bus.publish(TaskChanged(task=updated))
+
+    async def _fail_unstarted(self, task: TaskRecord, error: str) -> None:
+        from app.store import tasks as task_store
+
+        try:
+            started, execution = await self._store.call(task_store.start, task.uid, self.owner)
+            updated = await self._store.call(task_store.fail, task.uid, self.owner, execution.id,
+                                             error=error, reason="unknown_kind",
+                                             retryable=False)
+        except ConflictError:
+            return
+        self._bus.publish(TaskChanged(task=updated))
+
+    async def _quietly(self, fn: Any, *args: Any) -> None:
+        try:
+            await self._store.call(fn, *args)
+        except Exception:
+            log.exception("store call %s failed", getattr(fn, "__name__", fn))
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str))
+
+
+__all__ = ["JobRunner", "RunningAttempt", "SKIPPED_RESULT"]

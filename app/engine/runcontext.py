@@ -1,0 +1,119 @@
+"""The ``RunContext`` a task kind receives for one attempt."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from app.core.records import TaskRecord
+from app.engine.bus import EventBus, ExecutionProgress
+from app.engine.devicehandle import EngineDeviceHandle, run_interruptible
+from app.engine.storethread import StoreThread
+
+T = TypeVar("T")
+
+PROGRESS_WRITE_INTERVAL_S = 0.25
+
+
+class EngineRunContext:
+    def __init__(
+        self,
+        *,
+        task: TaskRecord,
+        execution_id: int,
+        attempt: int,
+        artifacts_root: Path,
+        store: StoreThread,
+        bus: EventBus,
+        pool: concurrent.futures.Executor,
+        device: EngineDeviceHandle | None,
+        deadline: float,
+        cancel_event: threading.Event,
+    ) -> None:
+        self.task = task
+        self.execution_id = execution_id
+        self.attempt = attempt
+        self.device = device
+        self.artifacts_dir = artifacts_root / task.uid
+        self.log = logging.getLogger(f"taskdesk.task.{task.kind}")
+        self.cancel_event = cancel_event
+        self._store = store
+        self._bus = bus
+        self._pool = pool
+        self._deadline = deadline
+        self._artifacts: list[dict[str, Any]] = []
+        self._progress: dict[str, Any] = {}
+        self._last_write = 0.0
+        self._unwritten = False
+
+    # -- the RunContext interface -------------------------------------------------------
+    async def progress(
+        self,
+        percent: int | None = None,
+        message: str | None = None,
+        step: str | None = None,
+        **extra: Any,
+    ) -> None:
+        if percent is not None:
+            self._progress["progress_percent"] = max(0, min(100, int(percent)))
+        if message is not None:
+            self._progress["progress_message"] = str(message)[:256]
+        if step is not None:
+            self._progress["progress_step"] = str(step)[:64]
+        self._progress.update(extra)
+        self._bus.publish(
+            ExecutionProgress(
+                task_uid=self.task.uid,
+                execution_id=self.execution_id,
+                serial=self.device.serial if self.device else None,
+                percent=self._progress.get("progress_percent"),
+                message=self._progress.get("progress_message"),
+                step=self._progress.get("progress_step"),
+            )
+        )
+        # Progress can be reported far more often than it is worth writing.
+        now = time.monotonic()
+        if now - self._last_write >= PROGRESS_WRITE_INTERVAL_S:
+            self._last_write = now
+            self._unwritten = False
+            await self._write_progress()
+        else:
+            self._unwritten = True
+
+    def add_artifact(self, path: Path, label: str = "") -> None:
+        self._artifacts.append({"path": str(path), "label": label or path.name})
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await run_interruptible(self._pool, self.cancel_event, fn, *args)
+
+    def remaining_time(self) -> float:
+        return max(0.0, self._deadline - time.monotonic())
+
+    # -- for the job runner ---------------------------------------------------------------
+    def final_metadata(self) -> dict[str, Any]:
+        """Metadata to merge into the execution when the attempt ends."""
+        out = dict(self._progress)
+        if self._artifacts:
+            out["artifacts"] = list(self._artifacts)
+        return out
+
+    async def _write_progress(self) -> None:
+        from app.store import executions, tasks
+
+        meta = dict(self._progress)
+        percent = meta.get("progress_percent")
+        message = meta.get("progress_message")
+
+        def write() -> None:
+            executions.merge_metadata(self.execution_id, meta)
+            tasks.set_progress(self.task.uid, percent, message)
+
+        try:
+            await self._store.call(write)
+        except Exception:
+            self.log.exception("could not record progress of %s", self.task.uid)
