@@ -244,6 +244,7 @@ class PrivateAdbServer:
         self._log = self.log_path.open("ab")
         argv = [str(self.adb_path), "-P", str(self.port), "server", "nodaemon"]
         self._proc = _spawn(argv, env=env, cwd=self.home, log=self._log)
+        _CHILDREN.add(self._proc)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -259,9 +260,11 @@ class PrivateAdbServer:
 
     def _cleanup(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(5.0)
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5.0)
+            _CHILDREN.discard(proc)
         log, self._log = self._log, None
         if log is not None:
             log.close()
@@ -276,6 +279,9 @@ class PrivateAdbServer:
 # -- process ownership ---------------------------------------------------------------
 
 _LIVE_SERVERS: weakref.WeakSet[PrivateAdbServer] = weakref.WeakSet()
+# Every server process we started and have not reaped, even if its owner object
+# was garbage-collected without stop().
+_CHILDREN: set[subprocess.Popen[bytes]] = set()
 
 
 @atexit.register
@@ -283,6 +289,11 @@ def _stop_all_servers() -> None:
     for server in list(_LIVE_SERVERS):
         with contextlib.suppress(Exception):
             server.stop()
+    for proc in list(_CHILDREN):
+        with contextlib.suppress(Exception):
+            proc.kill()
+            proc.wait(5.0)
+    _CHILDREN.clear()
 
 
 _PR_SET_PDEATHSIG = 1

@@ -156,6 +156,10 @@ _CHILD = textwrap.dedent(
     print(server.pid, flush=True)
     if sys.argv[2] == "hang":
         time.sleep(60)
+    elif sys.argv[2] == "drop":
+        import gc
+        del server
+        gc.collect()  # the owner object is gone; the process must still be reaped at exit
     """
 )
 
@@ -182,7 +186,8 @@ def test_server_dies_when_its_owner_is_killed(tmp_path: Path) -> None:
     assert _wait_gone(adb_pid), "adb server outlived its SIGKILLed owner"
 
 
-def test_server_is_stopped_when_its_owner_exits_without_stop(tmp_path: Path) -> None:
-    owner, adb_pid = _run_owner(tmp_path, "exit")
+@pytest.mark.parametrize("mode", ["exit", "drop"])
+def test_server_is_stopped_when_its_owner_exits_without_stop(tmp_path: Path, mode: str) -> None:
+    owner, adb_pid = _run_owner(tmp_path, mode)
     assert owner.wait(20) == 0
     assert _wait_gone(adb_pid), "adb server outlived its owner's normal exit"

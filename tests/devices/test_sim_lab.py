@@ -195,3 +195,16 @@ def test_reset_heals_whatever_a_test_left_behind(sim_lab: SimLab) -> None:
     sim_lab.reset()
     assert sim_lab.adb_states() == {serial: "device" for serial in sim_lab.serials}
     assert sim_lab.phones[2].state.latency == 0.0
+
+
+def test_a_stopped_lab_starts_again_with_the_same_phones(
+    sim_lab_factory: Callable[..., SimLab],
+) -> None:
+    lab = sim_lab_factory(2)
+    serials = lab.serials
+    lab.phone(serials[0]).installed_packages.add("org.kept")
+    lab.stop()
+    lab.start()
+    assert lab.serials == serials
+    assert lab.adb_states() == {serial: "device" for serial in serials}
+    assert "org.kept" in lab.phone(serials[0]).installed_packages

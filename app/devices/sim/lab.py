@@ -72,8 +72,12 @@ class SimLab:
             self._started = True
             try:
                 self._loop.start()
-                for profile in lab_profiles(self._n_phones, self.seed):
-                    self._new_phone(profile)
+                if self._phones:  # started again after stop(): the same phones come back
+                    for phone in self._phones.values():
+                        phone.start()
+                else:
+                    for profile in lab_profiles(self._n_phones, self.seed):
+                        self._new_phone(profile)
                 self.server.start()
                 for phone in self._phones.values():
                     self._connect(phone)
