@@ -71,7 +71,7 @@ class Engine:
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self._set_state("starting")
-        await loop.run_in_executor(None, self.store.start)
+        await loop.run_in_executor(self._pool, self.store.start)
         self.devices = DevicePool(
             provider=self.provider, store=self.store, bus=self.bus, pool=self._pool, loop=loop,
             grace_s=self.config.device_lost_grace_s,
@@ -120,7 +120,7 @@ class Engine:
         await self.devices.stop()
         await self._release_held()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.store.stop)
+        await loop.run_in_executor(self._pool, self.store.stop)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._set_state("stopped")
 

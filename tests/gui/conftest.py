@@ -45,3 +45,65 @@ def grab_dir(tmp_path: Path) -> Path:
     path = Path(target) if target else tmp_path
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# -- a real engine in the qasync loop, for pane and window tests --------------------------
+# Pattern (environment notes, "Testing Qt with asyncio"): sync tests, a qasync loop
+# marked already_running, and qtbot.waitUntil to let Qt (and so asyncio) run. Never
+# call qtbot waits inside an ``async def`` test, and never loop.stop() this loop.
+
+import asyncio  # noqa: E402
+from collections.abc import Coroutine  # noqa: E402
+from typing import Any  # noqa: E402
+
+
+@pytest.fixture
+def qt_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
+
+
+def run_async(qtbot: Any, coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
+    """Run ``coro`` on the qasync loop by spinning Qt until it is done; returns its result."""
+    future = asyncio.ensure_future(coro)
+    qtbot.waitUntil(future.done, timeout=int(timeout * 1000))
+    return future.result()
+
+
+@pytest.fixture(scope="module")
+def gui_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Six simulated phones behind a private adb server (shared by a module's tests)."""
+    from app.devices.sim import SimLab
+
+    lab = SimLab(6, tmp_path_factory.mktemp("guilab"), seed=5)
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def gui_engine(qt_loop: asyncio.AbstractEventLoop, qtbot: Any, gui_lab: Any,
+               tmp_path: Path) -> Iterator[Any]:
+    """A started engine over ``gui_lab``; every phone idle when the test begins."""
+    from app.core.paths import Paths
+    from app.devices.adb import AdbProvider
+    from app.engine.config import EngineConfig
+    from app.engine.engine import Engine
+
+    engine = Engine(paths=Paths(tmp_path / "data"),
+                    provider=AdbProvider(gui_lab.adb_host, gui_lab.adb_port),
+                    config=EngineConfig(lease_s=10.0, device_lost_grace_s=1.0,
+                                        battery_interval_s=3600.0, external_poll_s=0.2))
+    run_async(qtbot, engine.start())
+    qtbot.waitUntil(lambda: sum(v.dispatch == "idle" for v in engine.device_views())
+                    == len(gui_lab.serials), timeout=15000)
+    try:
+        yield engine
+    finally:
+        run_async(qtbot, engine.stop())

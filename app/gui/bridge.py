@@ -1,0 +1,123 @@
+"""The GUI's view of the engine: bus events turned into coalesced Qt signals.
+
+Widgets never touch engine internals; they bind to this object's signals and
+call the engine's async methods through ``run``.
+
+Signals:
+    devices_changed(list): DeviceView objects whose tile changed.
+    tasks_changed(list): TaskRecord objects that changed state.
+    progress(list): ExecutionProgress events (newest per task).
+    executions_finished(list): ExecutionFinished events.
+    locks_changed(): a lock was taken or released.
+    alert(object): an AlertRaised event.
+    engine_state(str, str): state and message.
+    adb_state(bool, str): whether the adb server answers, and why not.
+    queues_changed(): a queue was paused, resumed or re-limited.
+    error(str): an operator action failed (shown in the status bar).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.engine.bus import (
+    AdbServerState,
+    AlertRaised,
+    Coalescer,
+    DeviceChanged,
+    EngineState,
+    Event,
+    ExecutionFinished,
+    ExecutionProgress,
+    LockChanged,
+    QueueChanged,
+    TaskChanged,
+)
+from app.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+class EngineBridge(QObject):
+    devices_changed = Signal(list)
+    tasks_changed = Signal(list)
+    progress = Signal(list)
+    executions_finished = Signal(list)
+    locks_changed = Signal()
+    alert = Signal(object)
+    engine_state = Signal(str, str)
+    adb_state = Signal(bool, str)
+    queues_changed = Signal()
+    error = Signal(str)
+
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._coalescer = Coalescer(engine.bus, self._flush, interval=1 / 60)
+        self.events_received = 0
+
+    def close(self) -> None:
+        self._coalescer.close()
+
+    @property
+    def received(self) -> int:
+        return self._coalescer.received
+
+    def run(self, coro: Coroutine[Any, Any, Any], *, what: str = "") -> asyncio.Task[Any]:
+        """Run an engine call from a slot; failures are reported through ``error``."""
+        task = asyncio.get_event_loop().create_task(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if exc is not None:
+                message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                log.warning("%s failed: %s", what or "action", message)
+                self.error.emit(f"{what + ': ' if what else ''}{message}")
+
+        task.add_done_callback(done)
+        return task
+
+    def _flush(self, events: list[Event]) -> None:
+        devices, tasks, progress, finished = [], [], [], []
+        locks = queues = False
+        for event in events:
+            if isinstance(event, DeviceChanged):
+                devices.append(event.view)
+            elif isinstance(event, TaskChanged):
+                tasks.append(event.task)
+            elif isinstance(event, ExecutionProgress):
+                progress.append(event)
+            elif isinstance(event, ExecutionFinished):
+                finished.append(event)
+            elif isinstance(event, LockChanged):
+                locks = True
+            elif isinstance(event, QueueChanged):
+                queues = True
+            elif isinstance(event, AlertRaised):
+                self.alert.emit(event)
+            elif isinstance(event, EngineState):
+                self.engine_state.emit(event.state, event.message)
+            elif isinstance(event, AdbServerState):
+                self.adb_state.emit(event.alive, event.message)
+        if devices:
+            self.devices_changed.emit(devices)
+        if tasks:
+            self.tasks_changed.emit(tasks)
+        if progress:
+            self.progress.emit(progress)
+        if finished:
+            self.executions_finished.emit(finished)
+        if locks:
+            self.locks_changed.emit()
+        if queues:
+            self.queues_changed.emit()

@@ -1,0 +1,38 @@
+"""The bridge turns engine events into coalesced Qt signals the widgets bind to."""
+
+from __future__ import annotations
+
+from app.core.enums import TaskState
+from app.core.taskspec import TaskSpec
+from app.gui.bridge import EngineBridge
+from tests.gui.conftest import run_async
+
+
+def test_a_task_run_reaches_the_gui_as_coalesced_signals(qtbot, gui_engine, gui_lab):
+    bridge = EngineBridge(gui_engine)
+    devices, tasks, finished = [], [], []
+    bridge.devices_changed.connect(devices.extend)
+    bridge.tasks_changed.connect(tasks.extend)
+    bridge.executions_finished.connect(finished.extend)
+
+    records = run_async(qtbot, gui_engine.submit_many(
+        [TaskSpec(kind="adb.shell", payload={"command": "echo hi"})] * 30))
+    qtbot.waitUntil(lambda: len(finished) >= 30, timeout=20000)
+    assert {e.status for e in finished} == {"SUCCESS"}
+    assert {t.uid for t in tasks} >= {r.uid for r in records}
+    assert any(v.dispatch == "busy" for v in devices)
+    # Coalescing: far fewer signal emissions than engine events.
+    assert bridge.received > len(finished)
+    states = {run_async(qtbot, gui_engine.get_task(r.uid)).state for r in records}
+    assert states == {TaskState.SUCCEEDED}
+    bridge.close()
+
+
+def test_a_failing_action_is_reported_not_raised(qtbot, gui_engine):
+    bridge = EngineBridge(gui_engine)
+    errors: list[str] = []
+    bridge.error.connect(errors.append)
+    bridge.run(gui_engine.cancel("no-such-task", actor="t"), what="cancel")
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert errors[0].startswith("cancel:") and "no-such-task" in errors[0]
+    bridge.close()
