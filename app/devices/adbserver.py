@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import os
 import queue
+import random
 import signal
 import socket
 import subprocess
@@ -33,6 +34,8 @@ from typing import IO, Any
 HOST = "127.0.0.1"
 DEFAULT_SERVER_PORT = 5037
 EMULATOR_PORTS = range(5554, 5586)
+# adb's own: its server's default port and the emulator console/adb pairs it scans.
+RESERVED_PORTS = frozenset({DEFAULT_SERVER_PORT, *EMULATOR_PORTS})
 
 # Everything that could make the server reach beyond the phones we connect.
 SERVER_ENV = {
@@ -80,15 +83,45 @@ def bundled_adb_path() -> Path:
     return path
 
 
-def pick_server_port(host: str = HOST) -> int:
-    """A free port for the server, never 5037 nor the emulator range."""
-    for _ in range(50):
+def pick_free_port(host: str = HOST) -> int:
+    """A free loopback port that stays ours while we are not listening on it.
+
+    Ports come from below the kernel's ephemeral range: outgoing connections
+    (adb makes many) are given ephemeral ports, so a phone that is unplugged
+    for a moment, or an adb server being restarted, finds its port still free
+    when it listens again. adb's own ports (5037, 5554-5585) are never chosen.
+    """
+    low, high = _stable_port_range()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randint(low, high)
+        if port in RESERVED_PORTS:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port = int(sock.getsockname()[1])
-        if port != DEFAULT_SERVER_PORT and port not in EMULATOR_PORTS:
-            return port
-    raise OSError("no free port for the adb server")
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise OSError(f"no free port in {low}-{high}")
+
+
+def pick_server_port(host: str = HOST) -> int:
+    """A free port for an adb server (see :func:`pick_free_port`)."""
+    return pick_free_port(host)
+
+
+def _stable_port_range() -> tuple[int, int]:
+    """Ports below the ephemeral range (Linux reads it; elsewhere it starts at 49152)."""
+    ephemeral_start = 49152
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        ephemeral_start = int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    high = min(ephemeral_start - 1, 32767)
+    low = 20000 if high - 20000 >= 2000 else 10000
+    return low, high
 
 
 def host_request(host: str, port: int, request: str, *, timeout: float = 5.0,
@@ -130,7 +163,7 @@ class PrivateAdbServer:
 
     def __init__(self, home: Path, port: int | None = None,
                  adb_path: Path | None = None) -> None:
-        if port is not None and (port == DEFAULT_SERVER_PORT or port in EMULATOR_PORTS):
+        if port is not None and port in RESERVED_PORTS:
             raise ValueError(f"refusing adb server port {port}: 5037 and 5554-5585 are adb's")
         self.home = Path(home)
         self.host = HOST

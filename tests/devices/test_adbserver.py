@@ -21,10 +21,12 @@ from pathlib import Path
 import pytest
 
 from app.devices.adbserver import (
+    RESERVED_PORTS,
     AdbServerError,
     PrivateAdbServer,
     bundled_adb_path,
     host_request,
+    pick_free_port,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,3 +193,11 @@ def test_server_is_stopped_when_its_owner_exits_without_stop(tmp_path: Path, mod
     owner, adb_pid = _run_owner(tmp_path, mode)
     assert owner.wait(20) == 0
     assert _wait_gone(adb_pid), "adb server outlived its owner's normal exit"
+
+
+def test_ports_are_picked_outside_the_ephemeral_range_and_adbs_own() -> None:
+    low_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {pick_free_port() for _ in range(50)}
+    assert all(port < low_ephemeral for port in ports)
+    assert not ports & RESERVED_PORTS
+    assert len(ports) > 40  # spread out, so parallel labs rarely meet

@@ -251,3 +251,20 @@ def test_interactive_pty_shell_prompts_echoes_and_interrupts(host: RawHost) -> N
     host.send(p.A_WRTE, 1, remote, b"exit 5\r")
     rest = host.read_stream(1, remote)  # the session ends: CLSE
     assert b"exit 5" in rest
+
+
+def test_a_phone_whose_picked_port_was_taken_picks_another() -> None:
+    sim = SimPhone(make_profile(1))
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", sim.port))  # taken between picking and listening
+    squatter.listen()
+    try:
+        taken = sim.port
+        sim.start()
+        assert sim.port != taken and sim.listening
+        raw = RawHost(sim.port)
+        assert raw.handshake().command == p.A_CNXN
+        raw.close()
+    finally:
+        sim.stop()
+        squatter.close()

@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from app.devices.adbserver import RESERVED_PORTS, pick_free_port
 from app.devices.sim.loop import LoopThread
 from app.devices.sim.profiles import PhoneProfile
 from app.devices.sim.services import open_service
@@ -26,21 +27,7 @@ HOST = "127.0.0.1"
 # Features adbd advertises in its banner. Only what the sim implements: no "cmd"
 # (adb install would stream through `cmd package`), no sendrecv_v2, no delayed_ack.
 FEATURES = ("shell_v2", "stat_v2", "fixed_push_mkdir")
-# Ports adb itself uses: 5037 (server) and the emulator scan range 5555-5585.
-RESERVED_PORTS = frozenset({5037, *range(5554, 5586)})
-
 PowerListener = Callable[["SimPhone", bool], None]
-
-
-def pick_free_port(host: str = HOST) -> int:
-    """A free TCP port on ``host`` outside the ports adb reserves for itself."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port = int(sock.getsockname()[1])
-        if port not in RESERVED_PORTS:
-            return port
-    raise OSError("no free port outside adb's reserved range")
 
 
 class SimPhone:
@@ -65,6 +52,8 @@ class SimPhone:
         self.on_power: PowerListener | None = None
         self.reboots = 0
         self._port = port or pick_free_port()
+        self._port_chosen = port == 0  # we may pick another one if it is taken before start
+        self._ever_listened = False
         self._loop = loop or LoopThread(f"sim-{profile.serial_no}")
         self._owns_loop = loop is None
         self._server: asyncio.Server | None = None
@@ -114,7 +103,16 @@ class SimPhone:
     def start(self) -> None:
         """Start listening (and the phone's own loop if it has no shared one)."""
         self._loop.start()
-        self._loop.run(self._listen())
+        for attempt in range(5):
+            try:
+                self._loop.run(self._listen())
+                return
+            except OSError:
+                # Someone took our port between picking and listening. Before the
+                # first listen nobody knows the address yet, so another one will do.
+                if self._ever_listened or not self._port_chosen or attempt == 4:
+                    raise
+                self._port = pick_free_port()
 
     def stop(self) -> None:
         """Stop listening, drop connections, cancel a pending reboot."""
@@ -179,6 +177,7 @@ class SimPhone:
         self._server = await asyncio.start_server(
             self._on_client, HOST, self._port, reuse_address=True
         )
+        self._ever_listened = True
 
     async def _power_off(self, *, cancel_reboot: bool) -> None:
         if cancel_reboot:
