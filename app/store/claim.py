@@ -38,18 +38,23 @@ import peewee
 from app.core.enums import Priority, TargetKind, TaskState
 from app.core.errors import ConflictError, ValidationError
 from app.core.records import TaskRecord
-from app.store.dialect import for_update, skip_locked, write_transaction
+from app.store.claimbands import IN_CHUNK, Band, Finder, Merged
+from app.store.dialect import (
+    current_db,
+    for_update,
+    skip_locked,
+    unindexed,
+    write_transaction,
+)
 from app.store.models import Queue, Task
-from app.store.rows import column, dicts, tuples
-from app.store.taskrows import check_lease, check_owner, stored_target, task_record, when
+from app.store.rows import column, tuples
+from app.store.taskrows import Row, check_lease, check_owner, stored_target, task_record, when
 
 HOST_KEY = "host"
 MAX_SLOT_CAPACITY = 1000
 _PRIORITIES = sorted((int(p) for p in Priority), reverse=True)
-_IN_CHUNK = 500
+_UPDATE_BATCH = 1000  # picks written per UPDATE statement
 _LOCK_ROUNDS = 4  # re-picks when another workstation took some of our picks first
-
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -107,8 +112,11 @@ def claim(
     with write_transaction():
         for attempt in range(_LOCK_ROUNDS):
             gate = _QueueGate(at)
-            finder = _Finder(at, gate.blocked, allowed_kinds, sum(s.capacity for s in wanted))
-            finder.index_targets(wanted)
+            finder = Finder(current_db(), at, gate.blocked, allowed_kinds,
+                            sum(s.capacity for s in wanted))
+            finder.index_targets(TargetKind.DEVICE,
+                                 [s.serial for s in wanted if s.is_device and s.serial])
+            finder.index_targets(TargetKind.AGENT, [s.agent_uuid for s in wanted if s.agent_uuid])
             picks = _assign(wanted, finder, gate, exclude=lost)
             newly_lost = _lock_picks(picks)
             if not newly_lost:
@@ -121,7 +129,7 @@ def claim(
 
 
 # -- assignment --------------------------------------------------------------------------
-def _assign(slots: list[Slot], finder: _Finder, gate: _QueueGate, *,
+def _assign(slots: list[Slot], finder: Finder, gate: _QueueGate, *,
             exclude: set[int]) -> dict[str, list[Row]]:
     """Round-robin: each slot in turn takes its best remaining eligible task."""
     streams = {slot.key: _slot_candidates(slot, finder) for slot in slots}
@@ -158,159 +166,23 @@ def _next_eligible(slot: Slot, stream: Iterator[Row], taken: set[int],
     return None
 
 
-def _slot_candidates(slot: Slot, finder: _Finder) -> Iterator[Row]:
+def _slot_candidates(slot: Slot, finder: Finder) -> Iterator[Row]:
     """Every task this slot might run, in its dispatch order (lazily fetched)."""
     for priority in _PRIORITIES:
-        bands: list[_Band | _Merged] = []
+        bands: list[Band | Merged]
         if slot.host:
-            bands = [finder.band(TargetKind.HOST, None, priority, retry) for retry in (1, 0)]
+            bands = [finder.band(TargetKind.HOST, None, priority, retry)
+                     for retry in (True, False)]
         elif slot.agent_uuid is not None:
-            if finder.has_targeted(TargetKind.AGENT, slot.agent_uuid, priority):
-                bands = [finder.band(TargetKind.AGENT, slot.agent_uuid, priority, retry)
-                         for retry in (1, 0)]
+            bands = list(finder.targeted(TargetKind.AGENT, slot.agent_uuid, priority))
         else:
-            if finder.has_targeted(TargetKind.DEVICE, slot.serial, priority):
-                bands = [finder.band(TargetKind.DEVICE, slot.serial, priority, retry)
-                         for retry in (1, 0)]
-            bands += [finder.untargeted(priority, retry) for retry in (1, 0)]
+            bands = [*finder.targeted(TargetKind.DEVICE, slot.serial or "", priority),
+                     finder.untargeted(priority, True), finder.untargeted(priority, False)]
         for band in bands:
             index = 0
             while (row := band.get(index)) is not None:
                 index += 1
                 yield row
-
-
-# -- candidate bands ---------------------------------------------------------------------
-class _Band:
-    """Eligible pending tasks of one target group, priority and retry flag, oldest
-    first, fetched a page at a time (keyset on created_at, id)."""
-
-    def __init__(self, finder: _Finder, kind: TargetKind, value: str | None, priority: int,
-                 retry: int) -> None:
-        self._finder = finder
-        self._kind, self._value, self._priority, self._retry = kind, value, priority, retry
-        self._page = finder.first_page
-        self.rows: list[Row] = []
-        self.done = False
-
-    def get(self, index: int) -> Row | None:
-        while index >= len(self.rows) and not self.done:
-            self._fetch()
-        return self.rows[index] if index < len(self.rows) else None
-
-    def _fetch(self) -> None:
-        after = (self.rows[-1]["created_at"], self.rows[-1]["id"]) if self.rows else None
-        page = self._finder.fetch(self._kind, self._value, self._priority, self._retry,
-                                  after, self._page)
-        self.rows.extend(page)
-        if len(page) < self._page:
-            self.done = True
-        self._page = min(self._page * 2, 2000)
-
-
-class _Merged:
-    """Two or more bands merged by (created_at, id), materialised as it is read."""
-
-    def __init__(self, parts: list[_Band]) -> None:
-        self._parts = parts
-        self._pos = [0] * len(parts)
-        self.rows: list[Row] = []
-
-    def get(self, index: int) -> Row | None:
-        while index >= len(self.rows):
-            best: int | None = None
-            best_row: Row | None = None
-            for i, part in enumerate(self._parts):
-                row = part.get(self._pos[i])
-                if row is not None and (
-                    best_row is None
-                    or (row["created_at"], row["id"]) < (best_row["created_at"], best_row["id"])
-                ):
-                    best, best_row = i, row
-            if best is None or best_row is None:
-                return None
-            self._pos[best] += 1
-            self.rows.append(best_row)
-        return self.rows[index]
-
-
-class _Finder:
-    """Builds and caches the bands of one claim."""
-
-    def __init__(self, at: float, blocked: list[str], kinds: list[str] | None,
-                 demand: int) -> None:
-        self._at = at
-        self._blocked = blocked
-        self._kinds = kinds
-        self.first_page = max(8, min(2 * demand, 500))
-        self._bands: dict[tuple[Any, ...], _Band] = {}
-        self._merged: dict[tuple[int, int], _Merged] = {}
-        self._targeted: set[tuple[str, str, int]] = set()
-
-    def index_targets(self, slots: list[Slot]) -> None:
-        """Learn which devices/agents have targeted pending work at which priority,
-        so a claim for many devices does not query an empty band per device."""
-        for kind, values in (
-            (TargetKind.DEVICE, [s.serial for s in slots if s.is_device and s.serial]),
-            (TargetKind.AGENT, [s.agent_uuid for s in slots if s.agent_uuid]),
-        ):
-            for start in range(0, len(values), _IN_CHUNK):
-                chunk = values[start:start + _IN_CHUNK]
-                query = (
-                    Task.select(Task.target_value, Task.priority)
-                    .where(Task.state == TaskState.PENDING.value,
-                           Task.target_kind == kind.value, Task.target_value.in_(chunk))
-                    .distinct()
-                )
-                for value, priority in tuples(query):
-                    self._targeted.add((kind.value, value, int(priority)))
-
-    def has_targeted(self, kind: TargetKind, value: str | None, priority: int) -> bool:
-        return (kind.value, value or "", priority) in self._targeted
-
-    def band(self, kind: TargetKind, value: str | None, priority: int, retry: int) -> _Band:
-        key = (kind, value, priority, retry)
-        band = self._bands.get(key)
-        if band is None:
-            band = self._bands[key] = _Band(self, kind, value, priority, retry)
-        return band
-
-    def untargeted(self, priority: int, retry: int) -> _Merged:
-        """Tasks any device may take (``any``) merged with selector tasks."""
-        merged = self._merged.get((priority, retry))
-        if merged is None:
-            merged = self._merged[(priority, retry)] = _Merged([
-                self.band(TargetKind.ANY, None, priority, retry),
-                self.band(TargetKind.SELECTOR, None, priority, retry),
-            ])
-        return merged
-
-    def fetch(self, kind: TargetKind, value: str | None, priority: int, retry: int,
-              after: tuple[float, int] | None, size: int) -> list[Row]:
-        return dicts(self.band_query(kind, value, priority, retry, after, size))
-
-    def band_query(self, kind: TargetKind, value: str | None, priority: int, retry: int,
-                   after: tuple[float, int] | None, size: int) -> peewee.ModelSelect[Task]:
-        """One page of a band (also used by a test that checks the query plan)."""
-        conditions = [
-            Task.state == TaskState.PENDING.value,
-            Task.target_kind == kind.value,
-            Task.priority == priority,
-            (Task.attempts > 0) if retry else (Task.attempts == 0),
-            Task.cancel_requested == False,  # noqa: E712 - SQL comparison
-            Task.not_before.is_null() | (Task.not_before <= self._at),
-        ]
-        if value is not None:
-            conditions.append(Task.target_value == value)
-        if self._blocked:
-            conditions.append(Task.queue.not_in(self._blocked))
-        if self._kinds is not None:
-            conditions.append(Task.kind.in_(self._kinds))
-        if after is not None:
-            created, ident = after
-            conditions.append(Task.created_at >= created)
-            conditions.append((Task.created_at > created) | (Task.id > ident))
-        return Task.select().where(*conditions).order_by(Task.created_at, Task.id).limit(size)
 
 
 class _QueueGate:
@@ -361,45 +233,64 @@ def _lock_picks(picks: dict[str, list[Row]]) -> set[int]:
     """
     wanted = [row["id"] for rows in picks.values() for row in rows]
     got: set[int] = set()
-    for start in range(0, len(wanted), _IN_CHUNK):
-        chunk = wanted[start:start + _IN_CHUNK]
+    for start in range(0, len(wanted), IN_CHUNK):
+        chunk = wanted[start:start + IN_CHUNK]
         query = Task.select(Task.id).where(Task.id.in_(chunk),
-                                           Task.state == TaskState.PENDING.value)
+                                           unindexed(Task.state) == TaskState.PENDING.value)
         got.update(column(skip_locked(query)))
     return set(wanted) - got
 
 
 def _mark_claimed(picks: dict[str, list[Row]], slots: list[Slot], owner: str, at: float,
                   expires: float) -> dict[str | None, list[TaskRecord]]:
+    """Write every pick in as few UPDATEs as possible (one for a normal claim): the
+    device serial / agent uuid of each task is chosen with a CASE on its id."""
     by_key = {slot.key: slot for slot in slots}
     out: dict[str | None, list[TaskRecord]] = {}
+    batch: list[tuple[Slot, list[int]]] = []
+    size = 0
     for key, rows in picks.items():
         slot = by_key[key]
         serial = slot.serial if slot.is_device else None
-        ids = [row["id"] for row in rows]
-        changes: dict[Any, Any] = {
-            Task.state: TaskState.CLAIMED.value,
-            Task.lease_owner: owner,
-            Task.lease_expires_at: expires,
-            Task.device_serial: serial,
-            Task.agent_uuid: slot.agent_uuid,
-            Task.updated_at: at,
-        }
-        changed = (
-            Task.update(changes)
-            .where(Task.id.in_(ids), Task.state == TaskState.PENDING.value)
-            .execute()
-        )
-        if changed != len(ids):
-            # Cannot happen under the locks above; refuse rather than double-claim.
-            raise ConflictError("another claim took some of these tasks; try again")
+        batch.append((slot, [row["id"] for row in rows]))
+        size += len(rows)
+        if size >= _UPDATE_BATCH:
+            _write_claims(batch, owner, at, expires)
+            batch, size = [], 0
         out[key] = [
             replace(task_record(row), state=TaskState.CLAIMED, lease_owner=owner,
                     lease_expires_at=expires, device_serial=serial,
                     agent_uuid=slot.agent_uuid, updated_at=at)
             for row in rows
         ]
+    if batch:
+        _write_claims(batch, owner, at, expires)
     return out
+
+
+def _write_claims(batch: list[tuple[Slot, list[int]]], owner: str, at: float,
+                  expires: float) -> None:
+    ids = [i for _, slot_ids in batch for i in slot_ids]
+    serials = [(Task.id.in_(slot_ids), slot.serial) for slot, slot_ids in batch
+               if slot.is_device]
+    agents = [(Task.id.in_(slot_ids), slot.agent_uuid) for slot, slot_ids in batch
+              if slot.agent_uuid is not None]
+    changes: dict[Any, Any] = {
+        Task.state: TaskState.CLAIMED.value,
+        Task.lease_owner: owner,
+        Task.lease_expires_at: expires,
+        Task.device_serial: peewee.Case(None, serials, None) if serials else None,
+        Task.agent_uuid: peewee.Case(None, agents, None) if agents else None,
+        Task.updated_at: at,
+    }
+    changed = (
+        Task.update(changes)
+        .where(Task.id.in_(ids), unindexed(Task.state) == TaskState.PENDING.value)
+        .execute()
+    )
+    if changed != len(ids):
+        # Cannot happen under the locks above; refuse rather than double-claim.
+        raise ConflictError("another claim took some of these tasks; try again")
 
 
 def _check_slots(slots: Sequence[Slot]) -> None:

@@ -10,6 +10,7 @@ the few points where the backends really differ:
   locks instead;
 - **row locks**: ``FOR UPDATE`` / ``FOR UPDATE SKIP LOCKED`` exist only on
   PostgreSQL; on SQLite the writer lock already serialises writers;
+- **planner hints**: SQLite's unary ``+`` keeps a term off an index;
 - **integer bucketing** for time series (``CAST`` truncates on SQLite but
   rounds on PostgreSQL);
 - **migration lock** (an advisory lock, so two workstations starting at once
@@ -76,6 +77,18 @@ def skip_locked(query: Q) -> Q:
     if is_postgres(current_db()):
         return query.for_update(skip_locked=True)
     return query
+
+
+def unindexed(column: Any) -> Any:
+    """``column`` in a form the planner will not use an index for (SQLite's unary ``+``).
+
+    For "these ids, if still pending": without statistics SQLite prefers the
+    ``state`` index (walking every pending task) over looking up a few ids.
+    PostgreSQL plans from statistics and needs no hint.
+    """
+    if is_postgres(current_db()):
+        return column
+    return peewee.NodeList((peewee.SQL("+"), column), glue="")
 
 
 def bucket_index(column: Any, origin: float, size: float) -> Any:

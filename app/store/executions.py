@@ -26,7 +26,7 @@ from app.core import clock
 from app.core.enums import EXEC_TRANSITIONS, TERMINAL_EXEC_STATUSES, ExecStatus, TaskState
 from app.core.errors import ConflictError, NotFoundError, TransitionError, ValidationError
 from app.core.records import ExecutionRecord
-from app.store.dialect import for_update, write_transaction
+from app.store.dialect import for_update, unindexed, write_transaction
 from app.store.models import Execution, Task
 from app.store.rows import column, dicts, first_dict
 
@@ -55,12 +55,12 @@ def execution_record(row: Mapping[str, Any]) -> ExecutionRecord:
         device_serial=row["device_serial"],
         agent_uuid=row["agent_uuid"],
         created_by=row["created_by"] or "",
-        args=list(row["args"] or []),
-        kwargs=dict(row["kwargs"] or {}),
+        args=_as_list(row["args"]),
+        kwargs=_as_dict(row["kwargs"]),
         result=row["result"],
         error=row["error"],
         traceback=row["traceback"],
-        metadata=dict(row["metadata"] or {}),
+        metadata=_as_dict(row["metadata"]),
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         timeout_s=row["timeout_s"],
@@ -162,7 +162,7 @@ def update_execution(
         if traceback is not None:
             fields[Execution.traceback] = str(traceback)
         if extra:
-            fields[Execution.metadata] = {**(row["metadata"] or {}), **extra}
+            fields[Execution.metadata] = {**_as_dict(row["metadata"]), **extra}
         if fields:
             Execution.update(fields).where(Execution.id == execution_id).execute()
     return get_execution(execution_id)
@@ -180,7 +180,7 @@ def merge_metadata(execution_id: int, metadata: dict[str, Any]) -> None:
         return
     with write_transaction():
         row = _locked_row(execution_id)
-        merged = {**(row["metadata"] or {}), **extra}
+        merged = {**_as_dict(row["metadata"]), **extra}
         Execution.update({Execution.metadata: merged}).where(
             Execution.id == execution_id).execute()
 
@@ -284,7 +284,7 @@ def sweep_timeouts(
                 f"Task timeout (exceeded {minutes} minutes, started before "
                 f"{clock.iso(cutoff)})"
             )
-            meta = {**(row["metadata"] or {}), "reason": TIMEOUT_REASON}
+            meta = {**_as_dict(row["metadata"]), "reason": TIMEOUT_REASON}
             changed += (
                 Execution.update(
                     {
@@ -301,6 +301,16 @@ def sweep_timeouts(
 
 
 # -- internals -------------------------------------------------------------------------
+def _as_list(value: Any) -> list[Any]:
+    # Rows inserted raw before models.py gave JSON fields callable defaults hold the
+    # text "[]"/"{}" as a JSON string: read those as empty.
+    return list(value) if isinstance(value, list) else []
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def _tasks_with_live_lease(task_ids: list[str], at: float) -> set[str]:
     if not task_ids:
         return set()
@@ -309,7 +319,7 @@ def _tasks_with_live_lease(task_ids: list[str], at: float) -> set[str]:
         chunk = task_ids[start:start + 500]
         query = Task.select(Task.uid).where(
             Task.uid.in_(chunk),
-            Task.state == TaskState.RUNNING.value,
+            unindexed(Task.state) == TaskState.RUNNING.value,
             Task.lease_expires_at >= at,
         )
         live.update(column(query))

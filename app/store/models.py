@@ -57,7 +57,7 @@ class Device(BaseModel):
     abi = peewee.CharField(max_length=64, default="")
     usb_path = peewee.CharField(max_length=256, default="")
     nickname = peewee.CharField(max_length=128, default="")
-    tags = JsonField(default="[]")
+    tags = JsonField(default=list)
     notes = peewee.TextField(default="")
     state = peewee.CharField(max_length=16, default="absent")
     maintenance = peewee.BooleanField(default=False)
@@ -120,10 +120,12 @@ class Task(BaseModel):
 
     class Meta:
         indexes = (
-            (("state", "priority", "created_at"), False),
             # The claim reads pending tasks in "bands" (target group, priority,
             # fresh/retry) already ordered by created_at: these two indexes serve
-            # them (app/store/claim.py), the first for device/agent targets.
+            # them (app/store/claimbands.py), the first for device/agent targets.
+            # (They replace the skeleton's (state, priority, created_at) and
+            # (state, target_kind, target_value): every index slows each claim's
+            # UPDATE, so none is kept that no query uses.)
             (("state", "target_kind", "target_value", "priority", "attempts", "created_at"),
              False),
             (("state", "target_kind", "priority", "attempts", "created_at"), False),
@@ -144,12 +146,12 @@ class Execution(BaseModel):
     device_serial = peewee.CharField(max_length=128, null=True)
     agent_uuid = peewee.CharField(max_length=64, null=True)
     created_by = peewee.CharField(max_length=128, default="")
-    args = JsonField(default="[]")
-    kwargs = JsonField(default="{}")
+    args = JsonField(default=list)
+    kwargs = JsonField(default=dict)
     result = JsonField(null=True)
     error = peewee.TextField(null=True)
     traceback = peewee.TextField(null=True)
-    metadata = JsonField(default="{}")
+    metadata = JsonField(default=dict)
     created_at = peewee.DoubleField()
     started_at = peewee.DoubleField(null=True)
     finished_at = peewee.DoubleField(null=True)
@@ -236,7 +238,7 @@ class Agent(BaseModel):
     name = peewee.CharField(max_length=128, default="")
     address = peewee.CharField(max_length=128, default="")
     version = peewee.CharField(max_length=32, default="")
-    capabilities = JsonField(default="[]")
+    capabilities = JsonField(default=list)
     connected = peewee.BooleanField(default=False)
     last_heartbeat = peewee.DoubleField(null=True)
     latency_ms = peewee.DoubleField(null=True)
@@ -285,7 +287,7 @@ class AuditLog(BaseModel):
     actor = peewee.CharField(max_length=128)
     action = peewee.CharField(max_length=64)
     subject = peewee.CharField(max_length=255, default="")
-    detail = JsonField(default="{}")
+    detail = JsonField(default=dict)
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (

@@ -25,7 +25,7 @@ from app.core.errors import ConflictError, ValidationError
 from app.core.records import TaskRecord
 from app.core.taskspec import TaskSpec
 from app.store.claim import HOST_KEY, Slot, claim
-from app.store.dialect import max_parameters, write_transaction
+from app.store.dialect import current_db, max_parameters, write_transaction
 from app.store.lifecycle import (
     LEASE_EXPIRED_ERROR,
     LEASE_EXPIRED_REASON,
@@ -41,7 +41,16 @@ from app.store.lifecycle import (
 )
 from app.store.models import Queue, Task
 from app.store.rows import column, dicts, tuples
-from app.store.taskrows import check_owner, task_record, task_row, when
+from app.store.taskrows import (
+    TASK_COLUMNS,
+    TASK_TABLE,
+    check_owner,
+    insert_task_rows,
+    read_task_rows,
+    task_record,
+    task_row,
+    when,
+)
 
 __all__ = [
     "HOST_KEY", "LEASE_EXPIRED_ERROR", "LEASE_EXPIRED_REASON", "Slot", "claim", "complete",
@@ -87,20 +96,19 @@ def enqueue_many(specs: Sequence[TaskSpec], *, now: float | None = None) -> list
         raise ConflictError("the batch repeats a task id")
     if not rows:
         return []
-    chunk = max(1, max_parameters() // (len(rows[0]) + 1))
-    with write_transaction():
-        existing = _existing_uids(uids)
+    db = current_db()
+    with write_transaction(db):
+        existing = _existing_uids(db, uids)
         if existing:
             raise ConflictError(f"task id(s) already exist: {', '.join(sorted(existing)[:5])}")
         for name in sorted({row["queue"] for row in rows}):
             Queue.insert(name=name, paused=False, concurrency=0,
                          created_at=at).on_conflict_ignore().execute()
         try:
-            for begin in range(0, len(rows), chunk):
-                Task.insert_many(rows[begin:begin + chunk]).execute()
+            insert_task_rows(db, rows, max_parameters(db))
         except peewee.IntegrityError as exc:  # a concurrent insert of the same uid
             raise ConflictError(f"task id already exists: {exc}") from None
-        by_uid = _rows_by_uid(uids)
+        by_uid = _rows_by_uid(db, uids)
     return [task_record(by_uid[uid]) for uid in uids]
 
 
@@ -273,19 +281,24 @@ def _row_for(spec: TaskSpec, at: float) -> dict[str, Any]:
     }
 
 
-def _existing_uids(uids: list[str]) -> set[str]:
+def _existing_uids(db: peewee.Database, uids: list[str]) -> set[str]:
     found: set[str] = set()
     for begin in range(0, len(uids), _LOOKUP_CHUNK):
         chunk = uids[begin:begin + _LOOKUP_CHUNK]
-        found.update(column(Task.select(Task.uid).where(Task.uid.in_(chunk))))
+        marks = ", ".join([db.param] * len(chunk))
+        cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+            f'SELECT "uid" FROM {TASK_TABLE} WHERE "uid" IN ({marks})', chunk)
+        found.update(uid for (uid,) in cursor.fetchall())
     return found
 
 
-def _rows_by_uid(uids: list[str]) -> dict[str, dict[str, Any]]:
+def _rows_by_uid(db: peewee.Database, uids: list[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for begin in range(0, len(uids), _LOOKUP_CHUNK):
         chunk = uids[begin:begin + _LOOKUP_CHUNK]
-        for row in dicts(Task.select().where(Task.uid.in_(chunk))):
+        marks = ", ".join([db.param] * len(chunk))
+        sql = f'SELECT {TASK_COLUMNS} FROM {TASK_TABLE} WHERE "uid" IN ({marks})'
+        for row in read_task_rows(db, sql, chunk):
             out[row["uid"]] = row
     return out
 

@@ -100,11 +100,13 @@ def sqlite_store(tmp_path: Path, sqlite_template: Path) -> Iterator[peewee.Datab
 def _empty_pg_tables(url: str) -> None:
     import psycopg2
 
-    names = ", ".join(f'"{model._meta.table_name}"' for model in ALL_MODELS
-                      if model._meta.table_name != "schema_version")
+    names = [f'"{model._meta.table_name}"' for model in ALL_MODELS
+             if model._meta.table_name != "schema_version"]
     conn = psycopg2.connect(url)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(f"TRUNCATE TABLE {names} RESTART IDENTITY CASCADE")
+            # DELETE is far quicker than TRUNCATE on tables this small.
+            for name in names:
+                cur.execute(f"DELETE FROM {name}")
     finally:
         conn.close()

@@ -18,7 +18,7 @@ from app.core.records import TaskRecord
 from app.core.targets import Target
 from app.core.taskspec import TaskSpec
 from app.store import queues, tasks
-from app.store.claim import _Finder
+from app.store.claimbands import Finder
 from app.store.db import close_database
 from app.store.models import Task
 from app.store.schema import open_store
@@ -309,15 +309,45 @@ def test_postgres_claim_skips_rows_another_transaction_holds(store: peewee.Datab
 def test_fresh_bands_are_read_in_index_order(sqlite_store: peewee.Database) -> None:
     """The claim must not sort all pending tasks: on SQLite the band query for fresh
     work walks an index in created_at order (no temporary sort)."""
-    finder = _Finder(T0, ["paused"], ["adb.shell"], 4)
+    finder = Finder(sqlite_store, T0, ["paused"], ["adb.shell"], 4)
     for kind, value in ((TargetKind.ANY, None), (TargetKind.SELECTOR, None),
-                        (TargetKind.DEVICE, "S1")):
-        query = finder.band_query(kind, value, 1, 0, (T0, 5), 8)
-        sql, params = query.sql()
-        plan = " ".join(str(row[-1]) for row in
-                        sqlite_store.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
-        assert "USING INDEX task_state_target_kind" in plan, plan
-        assert "TEMP B-TREE" not in plan, plan
+                        (TargetKind.DEVICE, "S1"), (TargetKind.HOST, None)):
+        for after in (None, (T0, 5)):
+            sql, params = finder.band_sql(kind, value, 1, False, after, 8)
+            plan = " ".join(str(row[-1]) for row in
+                            sqlite_store.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+            assert "USING INDEX task_state_target_kind" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+
+
+def test_band_sql_matches_the_same_query_built_by_peewee(store: peewee.Database) -> None:
+    """The cached hand-written band SQL selects exactly what the portable peewee query
+    does, on both backends (a guard for the hot-path optimisation)."""
+    _random_lab(random.Random(3), 200)
+    tasks.request_cancel("r0001")
+    finder = Finder(store, T0, ["other-q"], ["adb.shell"], 4)
+    for kind, value in ((TargetKind.ANY, None), (TargetKind.DEVICE, "S1"),
+                        (TargetKind.SELECTOR, None), (TargetKind.AGENT, AGENT)):
+        for priority in Priority:
+            for retry in (True, False):
+                conditions = [
+                    Task.state == "pending", Task.target_kind == kind.value,
+                    Task.priority == int(priority),
+                    (Task.attempts > 0) if retry else (Task.attempts == 0),
+                    Task.cancel_requested == False,  # noqa: E712
+                    Task.not_before.is_null() | (Task.not_before <= T0),
+                    Task.queue.not_in(["other-q"]), Task.kind.in_(["adb.shell"]),
+                ]
+                if value is not None:
+                    conditions.append(Task.target_value == value)
+                expected = [dict(r) for r in Task.select().where(*conditions)
+                            .order_by(Task.created_at, Task.id).limit(500).dicts()]
+                assert finder.fetch(kind, value, int(priority), retry, None, 500) == expected
+                if len(expected) > 2:
+                    middle = expected[1]
+                    after = finder.fetch(kind, value, int(priority), retry,
+                                         (middle["created_at"], middle["id"]), 500)
+                    assert after == expected[2:]
 
 
 def test_claim_reopened_store_sees_claims(tmp_path: object, store_location: str,
