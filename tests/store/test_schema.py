@@ -170,3 +170,23 @@ def test_postgres_store_reaches_the_current_version(store: peewee.Database) -> N
     """Runs on every backend the ``store`` fixture offers (PostgreSQL when configured)."""
     assert schema_version(store) == SCHEMA_VERSION
     assert migrate(store, None) == SCHEMA_VERSION
+
+
+def test_models_match_the_checked_in_schema_of_this_version(tmp_path: Path) -> None:
+    """Changing a table or index in models.py without a new schema version (and a
+    migration step) would leave existing databases behind: compare the DDL of a
+    fresh database with the checked-in database of the current version."""
+
+    def ddl(path: Path) -> set[tuple[str, str, str]]:
+        conn = sqlite3.connect(path)
+        try:
+            return {(kind, name, " ".join(str(sql).split())) for kind, name, sql in conn.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+        finally:
+            conn.close()
+
+    open_store(tmp_path / "fresh.db").close()
+    close_database()
+    assert ddl(tmp_path / "fresh.db") == ddl(fixture_path(SCHEMA_VERSION)), (
+        "models.py changed: bump SCHEMA_VERSION, add a migration step, and check in "
+        "a fixture of the previous version (tests/store/make_fixture_db.py)")
