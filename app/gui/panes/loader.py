@@ -1,0 +1,97 @@
+"""Coalesced store reads for panes: one query in flight, a bounded reload rate.
+
+A pane that refreshes on every engine event would reload a thousand times for
+a burst of a thousand task changes. :class:`StoreLoader` collapses requests:
+while a query runs, further requests only mark the result stale (one more run
+follows), and runs start at most once per ``min_interval_ms``. The query runs
+on the engine's store thread; its result crosses back to the GUI thread
+through a queued signal, so slots always run on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+
+from app.engine.storethread import StoreThread
+
+log = logging.getLogger(__name__)
+
+
+class StoreLoader(QObject):
+    """Runs ``query`` on the store thread when asked, coalescing requests.
+
+    Args:
+        store: the engine's store thread.
+        query: a synchronous store function taking no arguments.
+        min_interval_ms: least time between the starts of two runs.
+
+    Signals:
+        loaded(object): the query's result (on the GUI thread).
+        failed(str): the query raised; the text says what failed.
+    """
+
+    loaded = Signal(object)
+    failed = Signal(str)
+    _delivered = Signal(object)
+
+    def __init__(self, store: StoreThread, query: Callable[[], Any], *,
+                 min_interval_ms: int = 250, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._query = query
+        self._interval_s = min_interval_ms / 1000
+        self._inflight: Future[Any] | None = None
+        self._again = False
+        self._last_start = -1e9  # long ago: the first request runs at once
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._delivered.connect(self._on_delivered, Qt.ConnectionType.QueuedConnection)
+        self.runs = 0  # how many queries actually ran (tests check the coalescing)
+
+    def request(self) -> None:
+        """Ask for fresh data; cheap to call on every event."""
+        if self._inflight is not None:
+            self._again = True
+            return
+        if self._timer.isActive():
+            return
+        wait = self._last_start + self._interval_s - time.monotonic()
+        self._timer.start(max(0, int(wait * 1000)))
+
+    def busy(self) -> bool:
+        """True while a query is queued or running."""
+        return self._inflight is not None or self._timer.isActive()
+
+    def _on_timer_timeout(self) -> None:
+        self._last_start = time.monotonic()
+        self.runs += 1
+        future = self._store.submit(self._query)
+        self._inflight = future
+        future.add_done_callback(self._deliver)
+
+    def _deliver(self, future: Future[Any]) -> None:
+        # Runs on the store thread: only hand over to the GUI thread.
+        with contextlib.suppress(RuntimeError):  # the loader was deleted meanwhile
+            self._delivered.emit(future)
+
+    def _on_delivered(self, future: Future[Any]) -> None:
+        self._inflight = None
+        error = future.exception()
+        if error is not None:
+            message = getattr(error, "message", None) or str(error) or type(error).__name__
+            log.warning("store query %s failed: %s", getattr(self._query, "__name__", "?"),
+                        message)
+            self.failed.emit(message)
+        else:
+            self.loaded.emit(future.result())
+        if self._again:
+            self._again = False
+            self.request()
