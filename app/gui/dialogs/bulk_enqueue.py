@@ -126,8 +126,9 @@ class BulkEnqueueDialog(QDialog):
         self.view.setAlternatingRowColors(True)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.horizontalHeader().setStretchLastSection(True)
-        for column, width in ((BulkPreviewModel.STATUS, 260), (BulkPreviewModel.KIND, 130),
-                              (BulkPreviewModel.TARGET, 140)):
+        for column, width in ((BulkPreviewModel.STATUS, 260), (BulkPreviewModel.KIND, 120),
+                              (BulkPreviewModel.QUEUE, 80), (BulkPreviewModel.PRIORITY, 70),
+                              (BulkPreviewModel.TARGET, 130)):
             self.view.setColumnWidth(column, width)
         layout.addWidget(self.view, 1)
         self.summary = QLabel(self)
