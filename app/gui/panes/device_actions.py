@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
@@ -116,6 +116,9 @@ class DeviceActions(QObject):
         self.shells: dict[str, ShellWindow] = {}
         self.viewers: dict[str, ScreenshotViewer] = {}
         self.actions: dict[str, QAction] = {}
+        app = QCoreApplication.instance()
+        if app is not None:  # shells and viewers close with the console
+            app.aboutToQuit.connect(self.shutdown)
         for action_id, label in ACTIONS:
             action = QAction(label, host)
             action.setObjectName(f"device_{action_id}")

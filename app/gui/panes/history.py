@@ -1,0 +1,446 @@
+"""The History pane: every execution, filtered, with stats, detail, retry, clone, export.
+
+The table is the windowed :class:`ExecutionHistoryModel` (true count, pages
+fetched on demand from the store thread), so a million rows scroll like a
+hundred. Engine activity refreshes it at most once a second; the stats strip
+(counts per status for the filter) at most every few seconds, because a
+GROUP BY over millions of rows is not free for the store thread the engine
+shares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from PySide6.QtCore import QEvent, QItemSelection, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.enums import ExecStatus
+from app.core.history import ExecutionFilter
+from app.core.records import ExecutionRecord, TaskRecord
+from app.core.taskspec import TaskSpec
+from app.gui.bridge import EngineBridge
+from app.gui.history_model import ExecutionHistoryModel, configure_view
+from app.gui.panes.history_detail import HistoryDetail
+from app.gui.panes.history_export import CsvExporter
+from app.gui.panes.history_filters import HistoryFilterBar
+from app.gui.theme import status_colors
+from app.store import executions, history, queues
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 1000  # live refresh of the table: at most once a second
+STATS_EVERY_MS = 5000  # live refresh of the stats strip
+SYSTEM_MODULE = "system"  # maintenance jobs record themselves here; they are not tasks
+
+
+class StorePageSource:
+    """Pages of executions from the store thread, newest or oldest first.
+
+    The count of the current filter is remembered and passed to each window
+    query, which would otherwise count again for every page.
+    """
+
+    def __init__(self, submit: Callable[..., Future[Any]], *, oldest_first: bool = False):
+        self._submit = submit
+        self.oldest_first = oldest_first
+        self._totals: dict[ExecutionFilter, int] = {}
+
+    def count(self, filter: ExecutionFilter) -> Future[int]:  # noqa: A002
+        future: Future[int] = self._submit(history.count_executions, filter)
+        future.add_done_callback(lambda f: self._remember(filter, f))
+        return future
+
+    def window(self, filter: ExecutionFilter, offset: int,  # noqa: A002
+               limit: int) -> Future[list[ExecutionRecord]]:
+        total = self._totals.get(filter)
+        if self.oldest_first:
+            return self._submit(oldest_first_window, filter, offset, limit, total)
+        return self._submit(history.execution_window, filter, offset, limit, total)
+
+    def _remember(self, filter: ExecutionFilter, future: Future[int]) -> None:  # noqa: A002
+        if not future.cancelled() and future.exception() is None:
+            if len(self._totals) > 16:
+                self._totals.clear()
+            self._totals[filter] = future.result()
+
+
+def oldest_first_window(f: ExecutionFilter, offset: int, limit: int,
+                        total: int | None = None) -> list[ExecutionRecord]:
+    """Rows ``[offset, offset + limit)`` of the oldest-first order (runs on the store thread)."""
+    size = history.count_executions(f) if total is None else total
+    end = size - offset
+    if end <= 0:
+        return []
+    start = max(0, end - limit)
+    return list(reversed(history.execution_window(f, start, end - start, total=size)))
+
+
+class _Delivery(QObject):
+    """Calls ``callback(future)`` on the GUI thread once a store Future is done."""
+
+    _ready = Signal(object, object)
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self._ready.connect(self._on_ready, Qt.ConnectionType.QueuedConnection)
+
+    def when_done(self, future: Future[Any], callback: Callable[[Future[Any]], None]) -> None:
+        def emit(done: Future[Any]) -> None:
+            with contextlib.suppress(RuntimeError):  # the pane is gone
+                self._ready.emit(callback, done)
+
+        future.add_done_callback(emit)
+
+    def _on_ready(self, callback: Callable[[Future[Any]], None], future: Future[Any]) -> None:
+        if not future.cancelled():
+            callback(future)
+
+
+class HistoryPane(QWidget):
+    """Executions with filters, a stats strip, a detail pane and actions."""
+
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.engine = bridge.engine
+        self.model: ExecutionHistoryModel | None = None
+        self.source = StorePageSource(self.engine.store.submit)
+        self.exporter = CsvExporter(self.engine.store.submit, self)
+        self.stats: dict[str, Any] = {}
+        self._delivery = _Delivery(self)
+        self._stats_future: Future[Any] | None = None
+        self._detail_id: int | None = None
+        self._dialogs: list[QWidget] = []
+        self.clone_dialog: QWidget | None = None  # the last one opened (tests look at it)
+        self._setup_ui()
+        self._connect()
+
+    # -- public API ------------------------------------------------------------------------
+    def engine_started(self) -> None:
+        """Create the model over the store and load the first page and the stats."""
+        self.model = ExecutionHistoryModel(self.source, self,
+                                           initial_filter=self.filters.applied_filter())
+        self.table.setModel(self.model)
+        configure_view(self.table)
+        for column, width in ((ExecutionHistoryModel.TASK_NAME, 130),
+                              (ExecutionHistoryModel.MODULE, 80),
+                              (ExecutionHistoryModel.DEVICE, 140),
+                              (ExecutionHistoryModel.CREATED_BY, 90)):
+            self.table.setColumnWidth(column, width)
+        self.table.horizontalHeader().setSortIndicator(ExecutionHistoryModel.CREATED,
+                                                       Qt.SortOrder.DescendingOrder)
+        self.model.count_changed.connect(self._on_model_count_changed)
+        self.model.load_failed.connect(self.bridge.error)
+        self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
+        self._request_stats()
+        self._load_choices()
+
+    def set_filter(self, f: ExecutionFilter) -> None:
+        """Show executions matching ``f`` (the filter bar calls this)."""
+        if self.model is None:
+            return
+        self.model.set_filter(f)
+        self.detail.show_record(None)
+        self._update_actions()
+        self._request_stats()
+
+    def refresh(self) -> None:
+        """Count again and reload what is on screen (new executions appear on top)."""
+        if self.model is not None:
+            self.model.refresh()
+            self._refresh_detail()
+
+    def selected_record(self) -> ExecutionRecord | None:
+        if self.model is None:
+            return None
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.record(rows[0].row()) if rows else None
+
+    def retry_selected(self) -> Any:
+        """Enqueue a fresh copy of the selected execution's task."""
+        record = self.selected_record()
+        if record is None:
+            return None
+        return self.bridge.run(self.engine.retry(record.task_id, actor=getpass.getuser()),
+                               what=f"retry {record.task_name}")
+
+    def clone_selected(self) -> Any:
+        """Open the New task dialog filled in from the selected execution's task."""
+        record = self.selected_record()
+        if record is None:
+            return None
+        return self.bridge.run(self._open_clone(record.task_id), what="clone and edit")
+
+    def export_csv(self, path: str) -> None:
+        """Export the current filter to ``path`` (the Export dialog calls this)."""
+        if self.model is None or self.exporter.running():
+            return
+        self.export_progress.setRange(0, 0)
+        self.export_progress.show()
+        self.export_cancel.show()
+        self.export_label.setText("Exporting\u2026")
+        self.export_action.setEnabled(False)
+        self.exporter.start(self.model.current_filter(), path)
+
+    def open_export_dialog(self) -> QFileDialog:
+        dialog = QFileDialog(self, "Export executions to CSV", "executions.csv",
+                             "CSV files (*.csv)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("csv")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self.export_csv)
+        dialog.open()
+        return dialog
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _setup_ui(self) -> None:
+        self.filters = HistoryFilterBar(self)
+        self.stats_bar = QHBoxLayout()
+        self.stats_bar.setContentsMargins(6, 0, 6, 0)
+        self.count_label = QLabel("Loading\u2026")
+        self.stats_bar.addWidget(self.count_label)
+        self._chips: dict[str, QToolButton] = {}
+        for status in ExecStatus:
+            chip = QToolButton()
+            chip.setAutoRaise(True)
+            chip.setToolTip(f"Show only {status.value} executions")
+            chip.clicked.connect(lambda _c=False, s=status: self.filters.set_statuses([s]))
+            self._chips[status.value] = chip
+            self.stats_bar.addWidget(chip)
+        self.stats_bar.addStretch(1)
+        self._render_stats()
+
+        self.toolbar = QToolBar("History actions", self)
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.retry_action = self._action("Retry", "Ctrl+R", self.retry_selected,
+                                         "Enqueue the selected task again (a new task)")
+        self.clone_action = self._action("Clone and edit\u2026", "Ctrl+E", self.clone_selected,
+                                         "Open the New task dialog filled in from this task")
+        self.export_action = self._action("Export CSV\u2026", "Ctrl+Shift+E",
+                                          self.open_export_dialog,
+                                          "Save the executions of the current filter as CSV")
+        self.refresh_action = self._action("Refresh", "F5", self.refresh,
+                                           "Count and load again")
+        self._action("Search", "Ctrl+F", self.filters.search.setFocus, "Focus the search box",
+                     toolbar=False)
+        self.export_progress = QProgressBar()
+        self.export_progress.setMaximumWidth(200)
+        self.export_progress.hide()
+        self.export_cancel = QPushButton("Cancel export")
+        self.export_cancel.hide()
+        self.export_label = QLabel()
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 6, 0)
+        bar.addWidget(self.toolbar)
+        bar.addStretch(1)
+        bar.addWidget(self.export_label)
+        bar.addWidget(self.export_progress)
+        bar.addWidget(self.export_cancel)
+
+        self.table = QTableView(self)
+        self.table.setSortingEnabled(False)  # the store orders; only Created flips
+        header = self.table.horizontalHeader()
+        header.setSortIndicatorShown(True)
+        header.setSectionsClickable(True)
+        header.setToolTip("Click Created to show oldest or newest first")
+        self.detail = HistoryDetail(self.engine.paths.artifacts, self)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.detail)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.filters)
+        layout.addLayout(self.stats_bar)
+        layout.addLayout(bar)
+        layout.addWidget(splitter, 1)
+        self._update_actions()
+
+    def _action(self, text: str, keys: str, slot: Callable[[], Any], tip: str, *,
+                toolbar: bool = True) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(keys))
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.setToolTip(f"{tip} ({keys})")
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        if toolbar:
+            self.toolbar.addAction(action)
+        return action
+
+    def _connect(self) -> None:
+        self.filters.filter_changed.connect(self.set_filter)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setSingleShot(True)
+        self._stats_timer.setInterval(STATS_EVERY_MS)
+        self._stats_timer.timeout.connect(self._request_stats)
+        self.bridge.executions_finished.connect(self._on_engine_activity)
+        self.bridge.tasks_changed.connect(self._on_engine_activity)
+        self.table.horizontalHeader().sectionClicked.connect(self._on_header_section_clicked)
+        self.exporter.progressed.connect(self._on_exporter_progressed)
+        self.exporter.finished.connect(self._on_exporter_finished)
+        self.exporter.failed.connect(self._on_exporter_failed)
+        self.export_cancel.clicked.connect(self.exporter.cancel)
+
+    # -- slots ---------------------------------------------------------------------------------
+    def _on_engine_activity(self, _events: list[Any]) -> None:
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()  # coalesced: one refresh per second at most
+        if not self._stats_timer.isActive():
+            self._stats_timer.start()
+
+    def _on_refresh_timer_timeout(self) -> None:
+        self.refresh()
+
+    def _on_model_count_changed(self, total: int) -> None:
+        shown = f"{total:,} execution{'s' if total != 1 else ''}"
+        self.count_label.setText(shown if self.filters.applied_filter().is_empty
+                                 else f"{shown} match")
+
+    def _on_table_selection_changed(self, _selected: QItemSelection,
+                                    _deselected: QItemSelection) -> None:
+        record = self.selected_record()
+        self._detail_id = record.id if record else None
+        self.detail.show_record(record)
+        self._update_actions()
+        self._refresh_detail()
+
+    def _on_header_section_clicked(self, section: int) -> None:
+        header = self.table.horizontalHeader()
+        if section == ExecutionHistoryModel.CREATED and self.model is not None:
+            self.source.oldest_first = not self.source.oldest_first
+            self.model.set_filter(self.model.current_filter())
+            self.detail.show_record(None)
+        order = (Qt.SortOrder.AscendingOrder if self.source.oldest_first
+                 else Qt.SortOrder.DescendingOrder)
+        header.setSortIndicator(ExecutionHistoryModel.CREATED, order)
+
+    def _on_exporter_progressed(self, done: int, total: int) -> None:
+        self.export_progress.setRange(0, max(1, total))
+        self.export_progress.setValue(done)
+        self.export_label.setText(f"Exporting {done:,} of {total:,}")
+
+    def _on_exporter_finished(self, path: str, rows: int) -> None:
+        self._export_done(f"Exported {rows:,} rows to {path}")
+
+    def _on_exporter_failed(self, reason: str) -> None:
+        self._export_done("Export cancelled" if reason == "cancelled" else "Export failed")
+        if reason != "cancelled":
+            self.bridge.error.emit(f"export CSV: {reason}")
+
+    # -- internals ------------------------------------------------------------------------------
+    def _export_done(self, message: str) -> None:
+        self.export_progress.hide()
+        self.export_cancel.hide()
+        self.export_label.setText(message)
+        self.export_action.setEnabled(True)
+
+    def _update_actions(self) -> None:
+        record = self.selected_record()
+        is_task = record is not None and record.module != SYSTEM_MODULE
+        self.retry_action.setEnabled(is_task and record is not None
+                                     and record.status.is_terminal)
+        self.clone_action.setEnabled(is_task)
+
+    def _refresh_detail(self) -> None:
+        """Fetch the selected execution afresh (it may have finished since its page loaded)."""
+        ident = self._detail_id
+        if ident is None:
+            return
+        future = self.engine.store.submit(executions.get_execution, ident)
+        self._delivery.when_done(future, lambda f: self._on_fresh_record(ident, f))
+
+    def _on_fresh_record(self, ident: int, future: Future[Any]) -> None:
+        if ident != self._detail_id or future.exception() is not None:
+            return
+        self.detail.show_record(future.result())
+        self._update_actions()
+
+    def _request_stats(self) -> None:
+        if self.model is None:
+            return
+        if self._stats_future is not None and not self._stats_future.done():
+            self._stats_future.cancel()  # a newer filter supersedes it
+        wanted = self.model.current_filter()
+        future = self.engine.store.submit(history.execution_stats, wanted)
+        self._stats_future = future
+        self._delivery.when_done(future, lambda f: self._on_stats(wanted, f))
+
+    def _on_stats(self, wanted: ExecutionFilter, future: Future[Any]) -> None:
+        if self.model is None or wanted != self.model.current_filter():
+            return
+        if future.exception() is not None:
+            self.bridge.error.emit(f"history stats: {future.exception()}")
+            return
+        self.stats = future.result()
+        self._render_stats()
+
+    def _render_stats(self) -> None:
+        colours = status_colors(self.palette())
+        for status, chip in self._chips.items():
+            count = int(self.stats.get(status.lower(), 0))
+            chip.setText(f"{status} {count:,}")
+            palette = chip.palette()
+            palette.setColor(chip.foregroundRole(), colours[status])
+            chip.setPalette(palette)
+            chip.setEnabled(count > 0 or self.stats == {})
+
+    def _load_choices(self) -> None:
+        future = self.engine.store.submit(queues.list_queues)
+
+        def offer(done: Future[Any]) -> None:
+            names = [q.name for q in done.result()] if done.exception() is None else []
+            self.filters.set_choices(
+                modules=names + [SYSTEM_MODULE], task_names=self.engine.registry.names(),
+                devices=[v.serial for v in self.engine.device_views()])
+
+        self._delivery.when_done(future, offer)
+
+    # -- Qt overrides -------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._render_stats()  # status colours follow the theme
+            self.detail.show_record(self.detail.record())
+
+    async def _open_clone(self, task_id: str) -> None:
+        from app.gui.dialogs.new_task import NewTaskDialog
+
+        task: TaskRecord = await self.engine.get_task(task_id)
+        spec = TaskSpec(kind=task.kind, payload=task.payload, queue=task.queue,
+                        priority=task.priority, target=task.target,
+                        max_attempts=task.max_attempts, timeout_s=task.timeout_s,
+                        dedupe_key=task.dedupe_key, source="gui",
+                        created_by=getpass.getuser())
+        dialog = NewTaskDialog(self.bridge, self, initial=spec)
+        self._dialogs.append(dialog)
+        dialog.finished.connect(lambda _r, d=dialog: self._dialogs.remove(d)
+                                if d in self._dialogs else None)
+        dialog.open()
+        self.clone_dialog = dialog
