@@ -126,6 +126,7 @@ def test_adb_server_kill_and_restart_bring_every_phone_back(
 ) -> None:
     lab = sim_lab_factory(3)
     tracker = Tracker(lab)
+    tracker.wait_for(_is(lab.serials[0], "device"))  # connected before the crash
     port = lab.adb_port
     lab.kill_adb_server()
     tracker.wait_for(lambda event: isinstance(event, Exception))  # adbutils raises
