@@ -85,9 +85,9 @@ async def bench_taskdesk(n: int, workdir: Path) -> float:
         assert await engine.wait_until(done, timeout=600, interval=0.02)
         elapsed = time.perf_counter() - start
         from app.core.history import ExecutionFilter
-        from app.store import executions
+        from app.store import history
 
-        stats = await engine.store.call(executions.execution_stats, ExecutionFilter())
+        stats = await engine.store.call(history.execution_stats, ExecutionFilter())
         assert stats["success"] == n, stats
         print(f"    store: {engine.store.calls} calls in {engine.store.commits} commits; "
               f"{engine.dispatcher.claims} claim transactions")

@@ -14,14 +14,24 @@ import logging
 import time
 from typing import Any
 
-from app.core.enums import HolderKind, Priority, TaskState
+from app.core.enums import AlertSeverity, HolderKind, Priority, TaskState
 from app.core.errors import NotFoundError, ValidationError
 from app.core.paths import Paths
 from app.core.records import DeviceRecord, LockRecord, TaskRecord
 from app.core.taskspec import TaskSpec
 from app.devices.base import DeviceProvider
+from app.engine.alerts import AlertService
 from app.engine.background import Background, every
-from app.engine.bus import DeviceView, EngineState, EventBus, LockChanged, QueueChanged, TaskChanged
+from app.engine.bus import (
+    AdbServerState,
+    DeviceView,
+    EngineState,
+    Event,
+    EventBus,
+    LockChanged,
+    QueueChanged,
+    TaskChanged,
+)
 from app.engine.config import EngineConfig
 from app.engine.devicepool import DevicePool, DeviceSlot
 from app.engine.dispatcher import Dispatcher
@@ -55,6 +65,8 @@ class Engine:
         self.provider = provider
         self.bus = EventBus()
         self.store = StoreThread(database or self.paths.database, self.paths.backups)
+        self.alerts = AlertService(self.store, self.bus)
+        self.bus.subscribe(self._on_adb_state, (AdbServerState,))
         self.state = "stopped"
         self._host_enabled = host_enabled
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -88,7 +100,7 @@ class Engine:
             jobs=self.jobs, loop=loop, host_enabled=self._host_enabled,
         )
         self.maintenance = Maintenance(config=self.config, store=self.store, owner=self.owner,
-                                       on_reaped=lambda n: self._wake())
+                                       on_reaped=self._on_reaped)
         await self._recover()
         await self.devices.start()
         bg, cfg = self._background, self.config
@@ -289,6 +301,27 @@ class Engine:
 
     def _device_lost(self, slot: DeviceSlot) -> None:
         self.jobs.interrupt_device(slot.serial, "device_lost")
+        name = slot.record.nickname or slot.record.model or slot.serial
+        self._alert("device_lost", f"{name} ({slot.serial}) disconnected during a task and "
+                    "did not come back; the task goes back to the queue", subject=slot.serial)
+
+    def _on_reaped(self, count: int) -> None:
+        self._alert("lease_expired", f"{count} task(s) were taken back from a worker that "
+                    "stopped renewing its lease (crashed or disconnected)",
+                    subject="leases", cooldown_s=300)
+        self._wake()
+
+    def _on_adb_state(self, event: Event) -> None:
+        assert isinstance(event, AdbServerState)
+        if not event.alive and self.state == "running":
+            self._alert("adb_server_down", f"the adb server does not answer: {event.message}",
+                        subject="adb", severity=AlertSeverity.ERROR, cooldown_s=600)
+
+    def _alert(self, kind: str, message: str, *, subject: str = "",
+               severity: AlertSeverity = AlertSeverity.WARNING,
+               cooldown_s: float = 1800.0) -> None:
+        self._background.start(f"alert-{kind}-{subject}", self.alerts.raise_alert(
+            kind, message, subject=subject, severity=severity, cooldown_s=cooldown_s))
 
     async def _recover(self) -> None:
         from app.store import tasks

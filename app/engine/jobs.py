@@ -38,6 +38,7 @@ from app.engine.kinds.base import PermanentError
 from app.engine.kinds.registry import KindRegistry
 from app.engine.runcontext import EngineRunContext
 from app.engine.storethread import StoreThread
+from app.engine.taskops import TaskOps
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class JobRunner:
         self._devices = devices
         self._artifacts_root = artifacts_root
         self._stopping = False
+        self.ops = TaskOps(store, owner)
 
     # -- control ----------------------------------------------------------------------
     def interrupt(self, uid: str, reason: str) -> bool:
@@ -125,7 +127,6 @@ class JobRunner:
 
     async def _run_task(self, slot: DeviceSlot | None, task: TaskRecord) -> None:
         from app.store import locks
-        from app.store import tasks as task_store
 
         try:
             kind = self._registry.get(task.kind)
@@ -144,7 +145,7 @@ class JobRunner:
             lock_taken = True
         try:
             try:
-                task, execution = await self._store.call(task_store.start, task.uid, self.owner)
+                task, execution = await self.ops.start(task.uid)
             except ConflictError as exc:
                 log.info("task %s not started: %s", task.uid, exc)
                 return
@@ -195,7 +196,6 @@ class JobRunner:
 
     async def _record(self, attempt: RunningAttempt, ctx: EngineRunContext) -> str:
         """Store the attempt's outcome; returns the execution status recorded."""
-        from app.store import tasks as task_store
 
         task, runner, ex_id = attempt.task, attempt.runner, attempt.execution_id
         meta = ctx.final_metadata()
@@ -205,25 +205,22 @@ class JobRunner:
         try:
             if runner.done() and not runner.cancelled() and runner.exception() is None:
                 status = ExecStatus.SUCCESS
-                updated = await self._store.call(task_store.complete, task.uid, self.owner,
-                                                 ex_id, _jsonable(runner.result()),
-                                                 metadata=meta)
+                updated = await self.ops.complete(task.uid, ex_id, _jsonable(runner.result()),
+                                                  meta)
             elif attempt.reason == "lease_lost":
                 log.warning("task %s lost its lease while running", task.uid)
                 return "failure"
             elif attempt.reason == "cancelled":
                 status = ExecStatus.REVOKED
-                updated = await self._store.call(task_store.revoke, task.uid, self.owner, ex_id,
-                                                 reason="cancelled by operator")
+                updated = await self.ops.revoke(task.uid, ex_id, "cancelled by operator")
             elif attempt.reason == "shutdown":
                 error = "interrupted: TaskDesk was shut down during the attempt"
-                updated = await self._store.call(task_store.interrupt, task.uid, self.owner,
-                                                 ex_id, error=error, metadata=meta,
-                                                 reason="shutdown")
+                updated = await self.ops.interrupt(task.uid, ex_id, error=error, metadata=meta,
+                                                   reason="shutdown")
             else:
                 error, kwargs = self._failure(attempt)
-                updated = await self._store.call(task_store.fail, task.uid, self.owner, ex_id,
-                                                 error=error, metadata=meta, **kwargs)
+                updated = await self.ops.fail(task.uid, ex_id, error=error, metadata=meta,
+                                              **kwargs)
         except ConflictError as exc:  # the row moved on (reaped, cancelled elsewhere)
             log.warning("outcome of %s not recorded: %s", task.uid, exc)
             return "failure"
@@ -255,25 +252,21 @@ class JobRunner:
         return f"{type(exc).__name__}: {message}", {"reason": "error", "traceback": tb}
 
     async def _skip(self, task: TaskRecord) -> None:
-        from app.store import tasks as task_store
 
         try:
-            started, execution = await self._store.call(task_store.start, task.uid, self.owner)
-            updated = await self._store.call(task_store.complete, task.uid, self.owner,
-                                             execution.id, SKIPPED_RESULT,
-                                             metadata={"skipped": True})
+            started, execution = await self.ops.start(task.uid)
+            updated = await self.ops.complete(task.uid, execution.id, SKIPPED_RESULT,
+                                              {"skipped": True})
         except ConflictError:
             return
         self._bus.publish(TaskChanged(task=updated))
 
     async def _fail_unstarted(self, task: TaskRecord, error: str) -> None:
-        from app.store import tasks as task_store
 
         try:
-            started, execution = await self._store.call(task_store.start, task.uid, self.owner)
-            updated = await self._store.call(task_store.fail, task.uid, self.owner, execution.id,
-                                             error=error, reason="unknown_kind",
-                                             retryable=False)
+            started, execution = await self.ops.start(task.uid)
+            updated = await self.ops.fail(task.uid, execution.id, error=error,
+                                          reason="unknown_kind", retryable=False)
         except ConflictError:
             return
         self._bus.publish(TaskChanged(task=updated))
