@@ -128,3 +128,19 @@ async def test_bad_priority_is_refused():
     with pytest.raises(ValidationError, match="priority"):
         TaskSpec.from_json({"kind": "adb.shell", "payload": {"command": "x"},
                             "priority": "urgent"})
+
+
+async def test_the_health_check_kind_comes_from_the_entry_point_and_runs(lab, make_engine):
+    from app.store import executions
+
+    async with make_engine(lab) as engine:
+        assert engine.registry.source("lab.health_check") == "plugin:taskdesk"
+        rec = await engine.submit(TaskSpec(kind="lab.health_check", payload={},
+                                           target=Target.device(lab.serials[5])))
+        done = await _all_done(engine, [rec.uid])
+        assert done[0].state is TaskState.SUCCEEDED, done[0].last_error
+        report = done[0].result
+        assert report["serial"] == lab.serials[5]
+        assert 0 <= report["battery_level"] <= 100 and report["uptime_s"] > 0
+        ex = await engine.store.call(executions.latest_execution_for_task, rec.uid)
+        assert ex.metadata["progress_percent"] == 100

@@ -81,6 +81,11 @@ class MemoryFs:
     def exists(self, path: str) -> bool:
         return self.stat(path) is not None
 
+    def total_bytes(self) -> int:
+        """Bytes held in files (for ``df``)."""
+        with self._lock:
+            return sum(len(n.data) for n in self._nodes.values() if n.data is not None)
+
     def read(self, path: str) -> bytes:
         node = self.stat(path)
         if node is None:

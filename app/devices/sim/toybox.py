@@ -139,6 +139,18 @@ async def cmd_uptime(ctx: Ctx, args: list[str]) -> int:
     return 0
 
 
+@command("df")
+async def cmd_df(ctx: Ctx, args: list[str]) -> int:
+    """A 64 GiB /data partition, 12 GiB used plus whatever was pushed to the phone."""
+    total_k = 64 * 1024 * 1024
+    used_k = 12 * 1024 * 1024 + ctx.state.fs.total_bytes() // 1024
+    free_k = total_k - used_k
+    await ctx.out("Filesystem          1K-blocks     Used Available Use% Mounted on\n"
+                  f"/dev/block/dm-48 {total_k:>12} {used_k:>8} {free_k:>9} "
+                  f"{used_k * 100 // total_k:>3}% /data\n")
+    return 0
+
+
 @command("cat")
 async def cmd_cat(ctx: Ctx, args: list[str]) -> int:
     if not args:
@@ -146,6 +158,10 @@ async def cmd_cat(ctx: Ctx, args: list[str]) -> int:
         return 0
     status = 0
     for raw in args:
+        if ctx.path(raw) == "/proc/uptime":  # generated, like the kernel's
+            up = time.time() - ctx.state.boot_time
+            await ctx.out(f"{up:.2f} {up * 1.6:.2f}\n")
+            continue
         try:
             await ctx.out(ctx.state.fs.read(ctx.path(raw)))
         except FsError as exc:
