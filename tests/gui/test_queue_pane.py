@@ -47,16 +47,16 @@ def park(qtbot: Any, engine: Any, queue: str, specs: list[TaskSpec]) -> list[Any
 def select_uids(pane: QueuePane, uids: set[str]) -> None:
     selection = pane.view.selectionModel()
     selection.clearSelection()
-    for row in range(pane.proxy.rowCount()):
-        index = pane.proxy.index(row, 0)
+    for row in range(pane.model.rowCount()):
+        index = pane.model.index(row, 0)
         if index.data(Qt.ItemDataRole.UserRole + 1).uid in uids:
             selection.select(index, QItemSelectionModel.SelectionFlag.Select
                              | QItemSelectionModel.SelectionFlag.Rows)
 
 
 def shown_uids(pane: QueuePane) -> set[str]:
-    return {pane.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 1).uid
-            for r in range(pane.proxy.rowCount())}
+    return {pane.model.index(r, 0).data(Qt.ItemDataRole.UserRole + 1).uid
+            for r in range(pane.model.rowCount())}
 
 
 def test_waiting_tasks_are_listed_filtered_and_counted(qtbot, bridge, gui_engine):
@@ -82,12 +82,12 @@ def test_waiting_tasks_are_listed_filtered_and_counted(qtbot, bridge, gui_engine
     qtbot.keyClicks(pane.search, "echo 3")
     assert shown_uids(pane) == {records[3].uid}
     qtbot.keyClicks(pane.search, "zzz")
-    assert pane.proxy.rowCount() == 0
+    assert pane.model.rowCount() == 0
     assert pane.stack.currentIndex() == 1 and pane.empty_label.text() == NO_MATCH_TEXT
     qtbot.mouseClick(pane.empty_clear, Qt.MouseButton.LeftButton)
-    assert pane.proxy.rowCount() == 6 and pane.stack.currentIndex() == 0
+    assert pane.model.rowCount() == 6 and pane.stack.currentIndex() == 0
     pane.state_box.setCurrentIndex(pane.state_box.findData("running"))
-    assert pane.proxy.rowCount() == 0
+    assert pane.model.rowCount() == 0
 
 
 def test_an_empty_queue_says_how_to_add_work(qtbot, bridge):
@@ -131,7 +131,8 @@ def test_progress_patches_cells_without_reloading(qtbot, bridge, gui_engine, gui
 
     def percent_shown() -> bool:
         row = pane.model.row_of(record.uid)
-        return row is not None and "%" in (pane.model.index(row, Col.PROGRESS).data() or "")
+        return (row is not None and "%" in (pane.model.index(row, Col.PROGRESS).data() or "")
+                and pane.model.index(row, Col.STATE).data() == "running")
 
     qtbot.waitUntil(percent_shown, timeout=10000)
     row = pane.model.row_of(record.uid)
@@ -140,7 +141,8 @@ def test_progress_patches_cells_without_reloading(qtbot, bridge, gui_engine, gui
     assert isinstance(pane.model.index(row, Col.PROGRESS).data(Qt.ItemDataRole.UserRole + 3),
                       int)
     assert changed_progress  # patched in place by progress events
-    qtbot.waitUntil(lambda: pane.model.row_of(record.uid) is None, timeout=15000)
+    run_async(qtbot, gui_engine.cancel(record.uid, actor="test"))
+    qtbot.waitUntil(lambda: pane.model.row_of(record.uid) is None, timeout=5000)
 
 
 def test_cancel_from_the_pane_revokes_a_running_task(qtbot, bridge, gui_engine, gui_lab):
@@ -249,3 +251,76 @@ def test_grabs_of_a_busy_queue_read_in_both_themes(qtbot, bridge, gui_engine, gu
     apply_theme(app, "light")
     for uid in {pane.model.record(r).uid for r in range(pane.model.rowCount())}:
         run_async(qtbot, gui_engine.cancel(uid, actor="test"))
+
+
+def _record(i: int, state: TaskState = TaskState.PENDING, priority: int = 1) -> Any:
+    from app.core.records import TaskRecord
+
+    return TaskRecord(id=i, uid=f"t{i:05d}", kind="adb.shell", payload={"command": f"echo {i}"},
+                      queue="default", priority=Priority(priority), target=Target.any(),
+                      state=state, attempts=0, max_attempts=3, timeout_s=300.0,
+                      created_at=1_700_000_000.0 + i, updated_at=1_700_000_000.0 + i)
+
+
+def test_reloads_merge_and_sorting_keeps_the_selection(qtbot):
+    """Without an engine: the model merges reloads into row signals (never a reset) and
+    a header sort moves the selection with its task."""
+    from PySide6.QtWidgets import QTableView
+
+    from app.gui.panes.queue_model import QueueTaskModel
+
+    model = QueueTaskModel()
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.setSortingEnabled(True)
+    view.sortByColumn(Col.ID, Qt.SortOrder.AscendingOrder)
+    model.set_tasks([_record(i, priority=i % 4) for i in range(1, 2001)])
+    assert model.rowCount() == 2000 and model.resets == 0
+    signals: list[str] = []
+    model.rowsRemoved.connect(lambda *_: signals.append("removed"))
+    model.rowsInserted.connect(lambda *_: signals.append("inserted"))
+    model.dataChanged.connect(lambda *_: signals.append("changed"))
+    view.selectionModel().select(model.index(model.row_of("t00500"), 0),
+                                 QItemSelectionModel.SelectionFlag.Select
+                                 | QItemSelectionModel.SelectionFlag.Rows)
+    # Ten tasks finished, five new ones, one started running.
+    fresh = ([_record(i, priority=i % 4) for i in range(11, 2001) if i != 700]
+             + [_record(700, TaskState.RUNNING, 700 % 4)]
+             + [_record(i) for i in range(3000, 3005)])
+    model.set_tasks(fresh)
+    assert model.rowCount() == 1995 and model.resets == 0
+    assert signals.count("removed") == 1 and signals.count("inserted") == 1
+    assert signals.count("changed") == 1
+    assert [model.record(r).id for r in (0, 1994)] == [11, 3004]
+
+    view.sortByColumn(Col.PRIORITY, Qt.SortOrder.DescendingOrder)
+    priorities = [model.record(r).priority for r in range(model.rowCount())]
+    assert priorities == sorted(priorities, reverse=True)
+    selected = view.selectionModel().selectedRows()
+    assert [model.record(i.row()).uid for i in selected] == ["t00500"]
+    # A reload while sorted by priority keeps the rows sorted.
+    model.set_tasks(fresh + [_record(4000, priority=3)])
+    assert model.record(0).priority is Priority.CRITICAL
+    priorities = [model.record(r).priority for r in range(model.rowCount())]
+    assert priorities == sorted(priorities, reverse=True)
+
+
+def test_new_task_from_the_pane_appears_in_it(qtbot, bridge, gui_engine):
+    from app.gui.dialogs.new_task import NewTaskDialog
+
+    run_async(qtbot, gui_engine.set_queue_paused("parked", True, actor="test"))
+    pane = make_pane(qtbot, bridge)
+    qtbot.waitUntil(lambda: pane._loader.runs >= 1 and not pane._loader.busy(), timeout=5000)
+    pane.activateWindow()
+    pane.view.setFocus()
+    qtbot.waitUntil(pane.isActiveWindow, timeout=2000)
+    qtbot.keyClick(pane.view, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    dialog = pane.findChild(NewTaskDialog)
+    assert dialog is not None and dialog.isVisible()
+    dialog.kind_box.setCurrentIndex(dialog.kind_box.findData("adb.reboot"))
+    dialog.set_queue("parked")
+    qtbot.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.model.rowCount() == 1, timeout=5000)
+    assert pane.model.record(0).kind == "adb.reboot"
+    assert pane.stack.currentIndex() == 0

@@ -45,7 +45,6 @@ from app.gui.panes.queue_model import (
     PERCENT_ROLE,
     RECORD_ROLE,
     Col,
-    QueueFilterProxy,
     QueueSnapshot,
     QueueTaskModel,
     load_snapshot,
@@ -76,8 +75,6 @@ class QueuePane(QWidget):
         self.total = 0
         self._actor = getpass.getuser()
         self.model = QueueTaskModel(self)
-        self.proxy = QueueFilterProxy(self)
-        self.proxy.setSourceModel(self.model)
         self._loader: StoreLoader | None = None
         self._setup_ui()
         self._tick = QTimer(self, interval=1000, timeout=self.model.tick)
@@ -259,7 +256,7 @@ class QueuePane(QWidget):
 
     def _build_view(self) -> QTableView:
         view = QTableView(self)
-        view.setModel(self.proxy)
+        view.setModel(self.model)
         view.setSortingEnabled(True)
         view.sortByColumn(Col.ID, Qt.SortOrder.AscendingOrder)
         rows = view.verticalHeader()
@@ -330,7 +327,7 @@ class QueuePane(QWidget):
     def _on_filters_changed(self) -> None:
         state = self.state_box.currentData()
         kind = self.kind_box.currentData()
-        self.proxy.set_filters(
+        self.model.set_filters(
             queue=self.current_queue(),
             kind=None if kind in (None, ALL) else str(kind),
             state=None if state in (None, ALL) else TaskState(state),
@@ -445,12 +442,12 @@ class QueuePane(QWidget):
                                   f"claimed \u00b7 {queue.running} running")
 
     def _update_empty_state(self) -> None:
-        shown = self.proxy.rowCount()
-        loaded = self.model.rowCount()
+        shown = self.model.rowCount()
+        loaded = self.model.loaded_count()
         if shown:
             self.stack.setCurrentIndex(0)
         else:
-            filtered = loaded > 0 and self.proxy.is_filtering()
+            filtered = loaded > 0 and self.model.is_filtering()
             self.empty_label.setText(NO_MATCH_TEXT if filtered else EMPTY_TEXT)
             self.empty_new.setVisible(not filtered)
             self.empty_bulk.setVisible(not filtered)

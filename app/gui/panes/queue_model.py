@@ -3,20 +3,25 @@
 Rows come from the store (``tasks.list_tasks`` over the active states) and are
 merged on each reload (:class:`KeyedRowsModel`); progress events from the
 engine patch the progress cell only (``dataChanged``); the age column ticks
-once a second. :class:`QueueFilterProxy` filters by queue, kind, state and
-text, and sorts by typed values rather than display text.
+once a second.
+
+The model filters (queue, kind, state, text) and sorts by itself, in plain
+Python over its list, instead of behind a ``QSortFilterProxyModel``: a proxy
+calls back into Python for every comparison and every changed row, which
+cost ~0.5 s to show 5,000 tasks and ~0.15 s per reload; here a reload of
+5,000 tasks is one pass and a handful of row signals.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QGuiApplication
 
 from app.core.enums import TaskState
@@ -90,8 +95,26 @@ def _status_key(task: TaskRecord) -> str:
     return "STARTED"
 
 
+class _Descending:
+    """Inverts the order of a sort key (bisect and sort only use ``<``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return bool(other.value < self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
 class QueueTaskModel(KeyedRowsModel[TaskRecord]):
-    """Active tasks in id order (oldest first)."""
+    """Active tasks, filtered and sorted (by id, oldest first, until told otherwise)."""
 
     HEADERS = HEADERS
 
@@ -99,17 +122,37 @@ class QueueTaskModel(KeyedRowsModel[TaskRecord]):
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(key=lambda t: t.uid, order=lambda t: t.id, parent=parent)
         self._clock = clock
+        self._all: list[TaskRecord] = []
         self._live: dict[str, tuple[int | None, str | None]] = {}
         self._paused: frozenset[str] = frozenset()
         self._colours: tuple[int, dict[str, QColor]] | None = None
+        self._haystacks: dict[str, tuple[TaskRecord, str]] = {}
+        self.queue: str | None = None
+        self.kind: str | None = None
+        self.state: TaskState | None = None
+        self.text = ""
 
     # -- updates ------------------------------------------------------------------------
     def set_tasks(self, tasks: Iterable[TaskRecord]) -> None:
-        rows = list(tasks)
-        running = {t.uid for t in rows if t.state is TaskState.RUNNING}
-        # Live progress belongs to the current run only.
+        self._all = list(tasks)
+        running = {t.uid for t in self._all if t.state.is_active}
+        # Live progress belongs to the current run only (a snapshot read just
+        # before the task started may still say "claimed").
         self._live = {uid: p for uid, p in self._live.items() if uid in running}
-        self.replace_rows(rows)
+        self._refresh()
+
+    def set_filters(self, *, queue: str | None = None, kind: str | None = None,
+                    state: TaskState | None = None, text: str = "") -> None:
+        self.queue, self.kind, self.state = queue, kind, state
+        self.text = text.strip().lower()
+        self._refresh()
+
+    def is_filtering(self) -> bool:
+        return bool(self.queue or self.kind or self.state or self.text)
+
+    def loaded_count(self) -> int:
+        """Tasks loaded from the store, shown or filtered out."""
+        return len(self._all)
 
     def set_paused_queues(self, names: Iterable[str]) -> None:
         paused = frozenset(names)
@@ -145,7 +188,7 @@ class QueueTaskModel(KeyedRowsModel[TaskRecord]):
             return live
         if task.state is TaskState.RUNNING:
             return task.progress_percent, task.progress_message
-        return None, None
+        return None, None  # progress of an earlier attempt is not this run's
 
     # -- Qt model interface -----------------------------------------------------------
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -197,8 +240,12 @@ class QueueTaskModel(KeyedRowsModel[TaskRecord]):
         return ""
 
     def _sort_value(self, task: TaskRecord, column: int) -> Any:
-        if column in (Col.ID, Col.AGE):
+        if column == Col.ID:
             return task.id
+        if column == Col.AGE:
+            return -task.created_at  # youngest first
+        if column == Col.STATE:
+            return ACTIVE_STATES.index(task.state) if task.state in ACTIVE_STATES else 9
         if column == Col.PRIORITY:
             return int(task.priority)
         if column == Col.ATTEMPTS:
@@ -228,49 +275,42 @@ class QueueTaskModel(KeyedRowsModel[TaskRecord]):
             self._colours = (palette.cacheKey(), status_colors(palette))
         return self._colours[1].get(key)
 
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Called by the view when a header is clicked."""
+        descending = order == Qt.SortOrder.DescendingOrder
 
-class QueueFilterProxy(QSortFilterProxyModel):
-    """Filters tasks by queue, kind, state (exact) and free text."""
+        def key(task: TaskRecord) -> Hashable:
+            value = (self._sort_value(task, column), task.id)
+            return _Descending(value) if descending else value
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.queue: str | None = None
-        self.kind: str | None = None
-        self.state: TaskState | None = None
-        self.text = ""
-        self.setSortRole(SORT_ROLE)
+        self.set_order(key)
 
-    def set_filters(self, *, queue: str | None = None, kind: str | None = None,
-                    state: TaskState | None = None, text: str = "") -> None:
-        self.beginFilterChange()
-        self.queue, self.kind, self.state = queue, kind, state
-        self.text = text.strip().lower()
-        self.endFilterChange()
+    # -- filtering ------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        self.replace_rows([t for t in self._all if self._accepts(t)])
+        alive = {t.uid for t in self._all}
+        if len(self._haystacks) > 2 * len(alive) + 100:
+            self._haystacks = {k: v for k, v in self._haystacks.items() if k in alive}
 
-    def is_filtering(self) -> bool:
-        return bool(self.queue or self.kind or self.state or self.text)
-
-    def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
-        model = self.sourceModel()
-        if not isinstance(model, QueueTaskModel):
-            return True
-        task = model.record(source_row)
-        if task is None:
-            return False
+    def _accepts(self, task: TaskRecord) -> bool:
         if self.queue is not None and task.queue != self.queue:
             return False
         if self.kind is not None and task.kind != self.kind:
             return False
         if self.state is not None and task.state is not self.state:
             return False
-        if self.text:
-            haystack = " ".join((
-                task.uid, task.kind, task.queue, str(task.target), task.device_serial or "",
-                task.last_error or "", task.created_by,
-                json.dumps(task.payload, ensure_ascii=False),
-            )).lower()
-            return self.text in haystack
-        return True
+        return not self.text or self.text in self._haystack(task)
+
+    def _haystack(self, task: TaskRecord) -> str:
+        cached = self._haystacks.get(task.uid)
+        if cached is not None and cached[0] is task:
+            return cached[1]
+        text = " ".join((
+            task.uid, task.kind, task.queue, str(task.target), task.device_serial or "",
+            task.last_error or "", task.created_by, json.dumps(task.payload, ensure_ascii=False),
+        )).lower()
+        self._haystacks[task.uid] = (task, text)
+        return text
 
 
 @dataclass(frozen=True)

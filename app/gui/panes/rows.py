@@ -59,9 +59,15 @@ class KeyedRowsModel(QAbstractTableModel, Generic[R]):
         return self._index.get(key)
 
     def replace_rows(self, new_rows: Sequence[R]) -> None:
-        """Show ``new_rows`` (sorted by ``order``), signalling only the differences."""
+        """Show ``new_rows`` (sorted by ``order``), signalling only the differences.
+
+        A record whose order key changed is removed and inserted at its new place,
+        so the rows stay sorted.
+        """
         wanted = {self._key(r): r for r in new_rows}
-        gone = [i for i, r in enumerate(self._rows) if self._key(r) not in wanted]
+        gone = [i for i, r in enumerate(self._rows)
+                if (new := wanted.get(self._key(r))) is None
+                or self._order(new) != self._order(r)]
         for first, last in reversed(blocks(gone)):
             self.beginRemoveRows(QModelIndex(), first, last)
             del self._rows[first:last + 1]
@@ -90,6 +96,19 @@ class KeyedRowsModel(QAbstractTableModel, Generic[R]):
                 self.endInsertRows()
         if gone or fresh:
             self._index = {self._key(r): i for i, r in enumerate(self._rows)}
+
+    def set_order(self, order: Callable[[R], Any]) -> None:
+        """Sort the same rows by a new key; selections follow their records."""
+        self.layoutAboutToBeChanged.emit()
+        old_keys = [self._key(r) for r in self._rows]
+        self._order = order
+        self._rows.sort(key=order)
+        self._index = {self._key(r): i for i, r in enumerate(self._rows)}
+        persistent = self.persistentIndexList()
+        moved = [self.index(self._index[old_keys[i.row()]], i.column())
+                 if 0 <= i.row() < len(old_keys) else QModelIndex() for i in persistent]
+        self.changePersistentIndexList(persistent, moved)
+        self.layoutChanged.emit()
 
     def clear(self) -> None:
         self.beginResetModel()
