@@ -243,15 +243,23 @@ def test_edit_dialog_checks_tags_inline_and_saves_to_the_engine(qtbot, pane, gui
     assert tile(pane, gui_lab.serials[2]).tags == ("shared",)
 
 
-def test_screenshot_opens_a_viewer_that_saves_the_png(qtbot, pane, gui_lab, tmp_path):
+def test_screenshot_opens_a_viewer_that_saves_the_png(qtbot, pane, gui_lab, tmp_path,
+                                                      grab_dir):
     serial = gui_lab.serials[0]
     task = pane.device_actions.take_screenshot(serial)
     qtbot.waitUntil(task.done, timeout=10000)
     viewer = task.result()
     assert viewer is pane.device_actions.viewers[serial] and viewer.isVisible()
     assert viewer.png().startswith(b"\x89PNG") and not viewer.pixmap().isNull()
+    qtbot.wait(50)
+    viewer.grab().save(str(grab_dir / "screenshot-viewer.png"))
     viewer.save_to(tmp_path / "shot")
     assert (tmp_path / "shot.png").read_bytes() == viewer.png()
+    viewer.resize(320, 320)  # smaller than the screen: the image is fitted, not cropped
+    qtbot.waitUntil(lambda: viewer.image.pixmap().height() < viewer.pixmap().height(),
+                    timeout=2000)
+    viewer.actual_size.setChecked(True)
+    assert viewer.image.pixmap().size() == viewer.pixmap().size()
     dialog = viewer.open_save_dialog()
     assert dialog.isVisible()  # opened with open(): no nested event loop
     dialog.reject()
@@ -278,3 +286,37 @@ def _count_tasks(kind: str) -> int:
     from app.store import tasks
 
     return len(tasks.list_tasks(kind=kind, limit=1000))
+
+
+def test_counters_add_up_every_state_in_both_themes(qtbot, pane, gui_engine, gui_lab, themed,
+                                                    grab_dir):
+    held, serviced, gone = gui_lab.serials[0], gui_lab.serials[1], gui_lab.serials[2]
+    pane.device_actions.set_held([held], True)
+    pane.device_actions.set_maintenance([serviced], True)
+    try:
+        gui_lab.unplug(gone)
+        qtbot.waitUntil(lambda: (tile(pane, held).state, tile(pane, serviced).state,
+                                 tile(pane, gone).state) == ("held", "maintenance", "absent"),
+                        timeout=5000)
+        counts = pane.tile_model.counters()
+        assert (counts["idle"], counts["held"], counts["maintenance"], counts["absent"]) == \
+            (3, 1, 1, 1)
+        text = pane.counters.text()
+        for part in ("<b>6</b> devices", "Idle <b>3</b>", "Held <b>1</b>",
+                     "Maintenance <b>1</b>", "Offline <b>1</b>"):
+            assert part in text
+        pane.select_serials([serviced, gone])
+        actions = pane.device_actions.actions
+        assert actions["maintenance_off"].isEnabled() and not actions["release"].isEnabled()
+        themed("dark")
+        qtbot.wait(50)
+        pane.grab().save(str(grab_dir / "devices-pane-dark.png"))
+        pane.set_view_mode("table")
+        qtbot.wait(50)
+        pane.grab().save(str(grab_dir / "devices-table-dark.png"))
+        assert pane.table.proxy.rowCount() == 6
+    finally:
+        gui_lab.plug(gone)
+        pane.device_actions.set_maintenance([serviced], False)
+        pane.device_actions.set_held([held], False)
+    qtbot.waitUntil(lambda: pane.tile_model.counters()["idle"] == 6, timeout=10000)

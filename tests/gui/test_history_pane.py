@@ -231,3 +231,77 @@ def test_the_pane_reads_well_in_the_dark_theme(qtbot, pane, themed, activity, gr
     qtbot.wait(50)  # let posted palette and layout events land before grabbing
     pane.grab().save(str(grab_dir / "history-pane-dark.png"))
     assert pane.detail.title.text().count("SUCCESS") == 1
+
+
+MILLION = 1_000_000
+
+
+def _fill_million(block: int = 1000) -> None:
+    """One block by insert_many, the rest copied by SQLite with shifted ids and times."""
+    import time as _time
+
+    from peewee import fn
+
+    from app.store.models import Execution
+
+    start = _time.time() - MILLION  # one a second, newest now: nothing is old enough to purge
+    statuses = ("SUCCESS", "SUCCESS", "SUCCESS", "FAILURE", "REVOKED")
+    Execution.insert_many([{
+        "task_id": f"task-{i:07d}", "task_name": f"capture_{i % 7}", "module": "default",
+        "status": statuses[i % len(statuses)], "attempt": 1, "device_serial": f"SER{i % 40}",
+        "created_by": "ops", "args": [], "kwargs": {}, "metadata": {},
+        "created_at": start + i, "started_at": start + i, "finished_at": start + i + 0.5,
+    } for i in range(block)]).execute()
+    for n in range(1, MILLION // block):
+        copy = Execution.select(
+            fn.printf("task-%07d", Execution.id - 1 + n * block), Execution.task_name,
+            Execution.module, Execution.status, Execution.attempt, Execution.device_serial,
+            Execution.created_by, Execution.args, Execution.kwargs, Execution.metadata,
+            Execution.created_at + n * block, Execution.started_at + n * block,
+            Execution.finished_at + n * block,
+        ).where(Execution.id <= block)
+        Execution.insert_from(copy, [
+            Execution.task_id, Execution.task_name, Execution.module, Execution.status,
+            Execution.attempt, Execution.device_serial, Execution.created_by, Execution.args,
+            Execution.kwargs, Execution.metadata, Execution.created_at, Execution.started_at,
+            Execution.finished_at]).execute()
+
+
+@pytest.mark.slow
+def test_a_million_executions_paint_and_scroll_to_the_end_quickly(qtbot, qt_loop, tmp_path):
+    import time as _time
+
+    from app.core.paths import Paths
+    from app.engine.engine import Engine
+
+    engine = Engine(paths=Paths(tmp_path / "data"), provider=None, host_enabled=False)
+    run_async(qtbot, engine.start())
+    try:
+        run_async(qtbot, engine.store.call(_fill_million), timeout=300)
+        bridge = EngineBridge(engine)
+        widget = HistoryPane(bridge)
+        qtbot.addWidget(widget)
+        widget.resize(1300, 700)
+        widget.show()
+        began = _time.perf_counter()
+        widget.engine_started()
+        qtbot.waitUntil(lambda: widget.model.total() == MILLION
+                        and widget.model.record(0) is not None, timeout=10000)
+        widget.table.viewport().repaint()
+        first_paint = _time.perf_counter() - began
+        qtbot.waitUntil(lambda: widget.stats.get("total") == MILLION, timeout=10000)
+        stats = widget.stats["seconds"]
+        began = _time.perf_counter()
+        widget.table.scrollToBottom()
+        widget.table.viewport().repaint()  # asks for the last page
+        qtbot.waitUntil(lambda: widget.model.record(MILLION - 1) is not None, timeout=10000)
+        widget.table.viewport().repaint()
+        to_end = _time.perf_counter() - began
+        print(f"\n1,000,000 executions: first paint {first_paint * 1000:.0f} ms, "
+              f"scroll to end {to_end * 1000:.0f} ms, stats query {stats * 1000:.0f} ms")
+        assert widget.model.record(MILLION - 1).task_id == "task-0000000"
+        # Generous bounds (a shared 2-core machine); typical: ~0.2 s, ~0.05 s, ~0.15 s.
+        assert first_paint < 1.0 and to_end < 1.0 and stats < 1.0
+        bridge.close()
+    finally:
+        run_async(qtbot, engine.stop())

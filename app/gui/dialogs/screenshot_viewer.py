@@ -12,8 +12,8 @@ import re
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QPixmap, QResizeEvent, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -114,6 +114,7 @@ class ScreenshotViewer(QWidget):
         self.scroll_area.setWidget(self.image)
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.scroll_area.viewport().installEventFilter(self)
         self.actual_size = QCheckBox("Actual size")
         self.actual_size.setToolTip("Show every pixel instead of fitting the window")
         self.actual_size.toggled.connect(self._on_actual_size_toggled)
@@ -143,7 +144,7 @@ class ScreenshotViewer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scroll_area, 1)
         layout.addLayout(bar)
-        self.resize(440, MAX_INITIAL_HEIGHT)
+        self.resize(600, MAX_INITIAL_HEIGHT)
 
     def _on_actual_size_toggled(self, _on: bool) -> None:
         self._render()
@@ -174,11 +175,16 @@ class ScreenshotViewer(QWidget):
             self.image.setPixmap(self._pixmap)
             return
         area = self.scroll_area.viewport().size()
+        width, height = max(1, area.width() - 4), max(1, area.height() - 4)
+        if self._pixmap.width() <= width and self._pixmap.height() <= height:
+            self.image.setPixmap(self._pixmap)  # fits: never blur it by enlarging
+            return
         self.image.setPixmap(self._pixmap.scaled(
-            max(1, area.width() - 4), max(1, area.height() - 4),
-            Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            width, height, Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation))
 
     # -- Qt overrides ---------------------------------------------------------------------
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._render()
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.scroll_area.viewport() and event.type() == QEvent.Type.Resize:
+            self._render()  # fit the image to the space it really has now
+        return False
