@@ -10,6 +10,7 @@ shows results and previews screenshot artifacts; new executions appear live.
 from __future__ import annotations
 
 import csv
+import threading
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from app.core.taskspec import TaskSpec
 from app.gui.bridge import EngineBridge
 from app.gui.history_model import ExecutionHistoryModel
 from app.gui.panes.history import HistoryPane
-from app.gui.panes.history_export import CSV_FIELDS
+from app.gui.panes.history_export import CSV_FIELDS, export_csv
 from app.store import history
 from tests.gui.conftest import run_async
 
@@ -197,6 +198,22 @@ def test_csv_export_writes_the_rows_of_the_current_filter_and_no_payloads(
     assert list(rows[0]) == list(CSV_FIELDS)
     assert {r["status"] for r in rows} == {"SUCCESS"}
     assert all(r["created_at"].endswith("Z") and float(r["duration"]) >= 0 for r in rows)
+
+    # The Export button's path: a non-modal save dialog whose choice starts the export.
+    dialog = pane.open_export_dialog()
+    assert dialog.isVisible()
+    again = tmp_path / "again.csv"
+    with qtbot.waitSignal(pane.exporter.finished, timeout=10000):
+        dialog.fileSelected.emit(str(again))
+    assert again.read_text(encoding="utf-8") == text
+    dialog.reject()
+
+    # A cancelled export leaves neither the file nor its partial copy behind.
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(InterruptedError):
+        export_csv(gui_engine.store.submit, wanted, tmp_path / "never.csv", cancel=stop)
+    assert sorted(p.name for p in tmp_path.glob("*.csv*")) == ["again.csv", "success.csv"]
 
 
 def test_detail_shows_the_result_and_previews_the_screenshot(qtbot, pane, activity):
