@@ -10,7 +10,6 @@ shares.
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import logging
 import time
@@ -18,8 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-import peewee
-from PySide6.QtCore import QEvent, QItemSelection, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelection, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -30,12 +28,10 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableView,
     QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core.enums import ExecStatus
 from app.core.history import ExecutionFilter
 from app.core.records import ExecutionRecord, TaskRecord
 from app.core.taskspec import TaskSpec
@@ -43,108 +39,21 @@ from app.gui.bridge import EngineBridge
 from app.gui.history_model import ExecutionHistoryModel, configure_view
 from app.gui.panes.history_detail import HistoryDetail
 from app.gui.panes.history_export import CsvExporter
-from app.gui.panes.history_filters import HistoryFilterBar
-from app.gui.theme import status_colors
-from app.store import executions, history, queues
-from app.store.models import Execution
+from app.gui.panes.history_filters import HistoryFilterBar, StatsStrip
+from app.gui.panes.history_source import (
+    FutureDelivery,
+    StorePageSource,
+    live_interval_ms,
+    status_counts,
+)
+from app.store import executions, queues
 
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 1000  # live refresh of the table: at most once a second...
 STATS_EVERY_MS = 5000  # ...and of the stats strip every five seconds...
-MAX_STORE_SHARE = 0.05  # ...unless that would keep the store thread busier than this
-MAX_LIVE_INTERVAL_MS = 60_000
+# (both slower when the queries are costly: see history_source.live_interval_ms)
 SYSTEM_MODULE = "system"  # maintenance jobs record themselves here; they are not tasks
-
-
-class StorePageSource:
-    """Pages of executions from the store thread, newest or oldest first.
-
-    The count of the current filter is remembered and passed to each window
-    query, which would otherwise count again for every page.
-    """
-
-    def __init__(self, submit: Callable[..., Future[Any]], *, oldest_first: bool = False):
-        self._submit = submit
-        self.oldest_first = oldest_first
-        self._totals: dict[ExecutionFilter, int] = {}
-
-    def count(self, filter: ExecutionFilter) -> Future[int]:  # noqa: A002
-        future: Future[int] = self._submit(history.count_executions, filter)
-        future.add_done_callback(lambda f: self._remember(filter, f))
-        return future
-
-    def window(self, filter: ExecutionFilter, offset: int,  # noqa: A002
-               limit: int) -> Future[list[ExecutionRecord]]:
-        total = self._totals.get(filter)
-        if self.oldest_first:
-            return self._submit(oldest_first_window, filter, offset, limit, total)
-        return self._submit(history.execution_window, filter, offset, limit, total)
-
-    def _remember(self, filter: ExecutionFilter, future: Future[int]) -> None:  # noqa: A002
-        if not future.cancelled() and future.exception() is None:
-            if len(self._totals) > 16:
-                self._totals.clear()
-            self._totals[filter] = future.result()
-
-
-def oldest_first_window(f: ExecutionFilter, offset: int, limit: int,
-                        total: int | None = None) -> list[ExecutionRecord]:
-    """Rows ``[offset, offset + limit)`` of the oldest-first order (runs on the store thread)."""
-    size = history.count_executions(f) if total is None else total
-    end = size - offset
-    if end <= 0:
-        return []
-    start = max(0, end - limit)
-    return list(reversed(history.execution_window(f, start, end - start, total=size)))
-
-
-def status_counts(f: ExecutionFilter) -> dict[str, Any]:
-    """Executions per status for the stats strip (runs on the store thread).
-
-    One ``GROUP BY status`` (a covering-index scan without other conditions): a
-    million rows cost ~0.1 s, where ``history.execution_stats`` also groups by
-    module and task name and costs seconds. Returns lower-case status keys, plus
-    "total" and "seconds" (how long the query took).
-    """
-    began = time.perf_counter()
-    query = Execution.select(Execution.status, peewee.fn.COUNT(Execution.id))
-    conditions = history.filter_conditions(f)
-    if conditions:
-        query = query.where(*conditions)
-    out: dict[str, Any] = {status.value.lower(): 0 for status in ExecStatus}
-    for status, count in query.group_by(Execution.status).tuples():
-        out[str(status).lower()] = int(count)
-    out["total"] = sum(out[status.value.lower()] for status in ExecStatus)
-    out["seconds"] = time.perf_counter() - began
-    return out
-
-
-def live_interval_ms(query_seconds: float, floor_ms: int) -> int:
-    """How often a query costing ``query_seconds`` may repeat on the shared store thread."""
-    wanted = int(query_seconds / MAX_STORE_SHARE * 1000)
-    return max(floor_ms, min(MAX_LIVE_INTERVAL_MS, wanted))
-
-
-class _Delivery(QObject):
-    """Calls ``callback(future)`` on the GUI thread once a store Future is done."""
-
-    _ready = Signal(object, object)
-
-    def __init__(self, parent: QObject) -> None:
-        super().__init__(parent)
-        self._ready.connect(self._on_ready, Qt.ConnectionType.QueuedConnection)
-
-    def when_done(self, future: Future[Any], callback: Callable[[Future[Any]], None]) -> None:
-        def emit(done: Future[Any]) -> None:
-            with contextlib.suppress(RuntimeError):  # the pane is gone
-                self._ready.emit(callback, done)
-
-        future.add_done_callback(emit)
-
-    def _on_ready(self, callback: Callable[[Future[Any]], None], future: Future[Any]) -> None:
-        if not future.cancelled():
-            callback(future)
 
 
 class HistoryPane(QWidget):
@@ -158,7 +67,7 @@ class HistoryPane(QWidget):
         self.source = StorePageSource(self.engine.store.submit)
         self.exporter = CsvExporter(self.engine.store.submit, self)
         self.stats: dict[str, Any] = {}
-        self._delivery = _Delivery(self)
+        self._delivery = FutureDelivery(self)
         self._stats_future: Future[Any] | None = None
         self._detail_id: int | None = None
         self._stats_after_page = False  # the first page must not queue behind the stats
@@ -250,20 +159,9 @@ class HistoryPane(QWidget):
     # -- set-up ------------------------------------------------------------------------------
     def _setup_ui(self) -> None:
         self.filters = HistoryFilterBar(self)
-        self.stats_bar = QHBoxLayout()
-        self.stats_bar.setContentsMargins(6, 0, 6, 0)
-        self.count_label = QLabel("Loading\u2026")
-        self.stats_bar.addWidget(self.count_label)
-        self._chips: dict[str, QToolButton] = {}
-        for status in ExecStatus:
-            chip = QToolButton()
-            chip.setAutoRaise(True)
-            chip.setToolTip(f"Show only {status.value} executions")
-            chip.clicked.connect(lambda _c=False, s=status: self.filters.set_statuses([s]))
-            self._chips[status.value] = chip
-            self.stats_bar.addWidget(chip)
-        self.stats_bar.addStretch(1)
-        self._render_stats()
+        self.stats_strip = StatsStrip(self)
+        self.count_label = self.stats_strip.count_label
+        self._chips = self.stats_strip.chips
 
         self.toolbar = QToolBar("History actions", self)
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -309,7 +207,7 @@ class HistoryPane(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(self.filters)
-        layout.addLayout(self.stats_bar)
+        layout.addWidget(self.stats_strip)
         layout.addLayout(bar)
         layout.addWidget(splitter, 1)
         self._update_actions()
@@ -328,6 +226,7 @@ class HistoryPane(QWidget):
 
     def _connect(self) -> None:
         self.filters.filter_changed.connect(self.set_filter)
+        self.stats_strip.status_clicked.connect(lambda s: self.filters.set_statuses([s]))
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(REFRESH_MS)
@@ -449,17 +348,7 @@ class HistoryPane(QWidget):
             return
         self.stats = future.result()
         self._stats_timer.setInterval(live_interval_ms(self.stats["seconds"], STATS_EVERY_MS))
-        self._render_stats()
-
-    def _render_stats(self) -> None:
-        colours = status_colors(self.palette())
-        for status, chip in self._chips.items():
-            count = int(self.stats.get(status.lower(), 0))
-            chip.setText(f"{status} {count:,}")
-            palette = chip.palette()
-            palette.setColor(chip.foregroundRole(), colours[status])
-            chip.setPalette(palette)
-            chip.setEnabled(count > 0 or self.stats == {})
+        self.stats_strip.set_stats(self.stats)
 
     def _load_choices(self) -> None:
         future = self.engine.store.submit(queues.list_queues)
@@ -476,8 +365,7 @@ class HistoryPane(QWidget):
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
-            self._render_stats()  # status colours follow the theme
-            self.detail.show_record(self.detail.record())
+            self.detail.show_record(self.detail.record())  # status colours follow the theme
 
     async def _open_clone(self, task_id: str) -> None:
         from app.gui.dialogs.new_task import NewTaskDialog

@@ -8,8 +8,9 @@ it starts, search text that is too long) is explained inline and not applied.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from PySide6.QtCore import QDateTime, QTime, QTimer, Signal
+from PySide6.QtCore import QDateTime, QEvent, QTime, QTimer, Signal
 from PySide6.QtGui import QAction, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -234,6 +235,54 @@ class HistoryFilterBar(QWidget):
             self.error.setPalette(palette)
         self.error.setText(message)
         self.error.setVisible(bool(message))
+
+
+class StatsStrip(QWidget):
+    """The count of the filter and one chip per status; a chip narrows to its status.
+
+    Signals:
+        status_clicked(object): the ExecStatus whose chip was clicked.
+    """
+
+    status_clicked = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._stats: dict[str, Any] = {}
+        self.count_label = QLabel("Loading\u2026")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 0, 6, 0)
+        layout.addWidget(self.count_label)
+        self.chips: dict[str, QToolButton] = {}
+        for status in ExecStatus:
+            chip = QToolButton()
+            chip.setAutoRaise(True)
+            chip.setToolTip(f"Show only {status.value} executions")
+            chip.clicked.connect(lambda _c=False, s=status: self.status_clicked.emit(s))
+            self.chips[status.value] = chip
+            layout.addWidget(chip)
+        layout.addStretch(1)
+        self._render()
+
+    def set_stats(self, stats: dict[str, Any]) -> None:
+        """Show counts keyed by lower-case status (``status_counts``' shape)."""
+        self._stats = dict(stats)
+        self._render()
+
+    def _render(self) -> None:
+        colours = status_colors(self.palette())
+        for status, chip in self.chips.items():
+            count = int(self._stats.get(status.lower(), 0))
+            chip.setText(f"{status} {count:,}")
+            palette = chip.palette()
+            palette.setColor(chip.foregroundRole(), colours[status])
+            chip.setPalette(palette)
+            chip.setEnabled(count > 0 or not self._stats)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._render()  # status colours follow the theme
 
 
 def _text(value: str) -> str | None:
