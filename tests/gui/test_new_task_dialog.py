@@ -189,3 +189,24 @@ def test_optional_number_left_unset_is_left_out_of_the_payload(qtbot, bridge):
     assert payload["check"] is True and payload["output_limit"] == 65536
     editor.fields["timeout_s"].input.setValue(3.0)
     assert editor.payload()["timeout_s"] == 3.0
+
+
+def test_a_path_field_is_filled_from_a_non_modal_file_picker(qtbot, bridge, tmp_path):
+    from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton
+
+    apk = tmp_path / "app-release.apk"
+    apk.write_bytes(b"PK\x03\x04")
+    dialog = open_dialog(qtbot, bridge)
+    choose_kind(dialog, "adb.install")
+    field = dialog.payload_editor.fields["apk"]
+    labels = {label.text() for label in dialog.payload_editor.findChildren(QLabel)}
+    assert {"apk *", "replace"} <= labels  # required fields are marked
+    browse = next(b for b in field.findChildren(QPushButton) if b.text().startswith("Browse"))
+    qtbot.mouseClick(browse, Qt.MouseButton.LeftButton)
+    picker = field.findChild(QFileDialog)
+    assert picker is not None and picker.isVisible()
+    assert "Android packages (*.apk)" in picker.nameFilters()
+    picker.selectFile(str(apk))
+    picker.accept()
+    assert field.input.text() == str(apk)
+    assert dialog.validate() is not None  # the file exists: the spec is accepted
