@@ -45,6 +45,7 @@ class ForceReleaseDialog(QDialog):
         super().__init__(parent)
         self.locks = locks
         self.setWindowTitle("Force release")
+        self.setMinimumWidth(460)
         layout = QVBoxLayout(self)
         if len(locks) == 1:
             lock = locks[0]
