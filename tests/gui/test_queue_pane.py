@@ -325,3 +325,15 @@ def test_new_task_from_the_pane_appears_in_it(qtbot, bridge, gui_engine):
     qtbot.waitUntil(lambda: pane.model.rowCount() == 1, timeout=5000)
     assert pane.model.record(0).kind == "adb.reboot"
     assert pane.stack.currentIndex() == 0
+
+
+def test_a_hidden_pane_does_not_reload_until_shown(qtbot, bridge, gui_engine):
+    pane = make_pane(qtbot, bridge)
+    qtbot.waitUntil(lambda: pane._loader.runs >= 1 and not pane._loader.busy(), timeout=5000)
+    pane.hide()
+    runs = pane._loader.runs
+    park(qtbot, gui_engine, "parked", [TaskSpec(kind="adb.reboot", queue="parked")] * 5)
+    qtbot.wait(500)
+    assert pane._loader.runs == runs and pane.model.rowCount() == 0
+    pane.show()
+    qtbot.waitUntil(lambda: pane.model.rowCount() == 5, timeout=5000)

@@ -11,7 +11,7 @@ import getpass
 from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelection, QPoint, QSortFilterProxyModel, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -89,6 +89,7 @@ class LocksPane(QWidget):
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
         self._loader: StoreLoader | None = None
+        self._stale = False
         self.confirm_dialog: ForceReleaseDialog | None = None
         self._setup_ui()
         self._tick = QTimer(self, interval=1000, timeout=self.model.tick)
@@ -108,8 +109,14 @@ class LocksPane(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        if self._loader is not None:
-            self._loader.request()
+        """Ask for fresh locks (coalesced); a hidden pane reloads when shown instead."""
+        if self._loader is None:
+            return
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
+        self._loader.request()
 
     def selected_locks(self) -> list[LockRecord]:
         rows = self.view.selectionModel().selectedRows()
@@ -229,3 +236,9 @@ class LocksPane(QWidget):
         self.summary.setText(f"{total} lock{'s' if total != 1 else ''}" if shown == total
                              else f"{shown} of {total} locks")
         self.release_action.setEnabled(bool(self.selected_locks()))
+
+    # -- Qt overrides -------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.reload()

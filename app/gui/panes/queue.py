@@ -14,7 +14,7 @@ import logging
 from functools import partial
 
 from PySide6.QtCore import QItemSelection, QPoint, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -76,6 +76,7 @@ class QueuePane(QWidget):
         self._actor = getpass.getuser()
         self.model = QueueTaskModel(self)
         self._loader: StoreLoader | None = None
+        self._stale = False
         self._setup_ui()
         self._tick = QTimer(self, interval=1000, timeout=self.model.tick)
         self._poll = QTimer(self, interval=POLL_INTERVAL_MS, timeout=self.reload)
@@ -99,8 +100,14 @@ class QueuePane(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        if self._loader is not None:
-            self._loader.request()
+        """Ask for fresh rows (coalesced); a hidden pane reloads when shown instead."""
+        if self._loader is None:
+            return
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
+        self._loader.request()
 
     def selected_tasks(self) -> list[TaskRecord]:
         rows = self.view.selectionModel().selectedRows()
@@ -114,6 +121,7 @@ class QueuePane(QWidget):
         from app.gui.dialogs.new_task import NewTaskDialog
 
         dialog = NewTaskDialog(self.bridge, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         if self.current_queue():
             dialog.set_queue(self.current_queue() or "default")
         dialog.submitted.connect(lambda _record: self.reload())
@@ -123,6 +131,7 @@ class QueuePane(QWidget):
         from app.gui.dialogs.bulk_enqueue import BulkEnqueueDialog
 
         dialog = BulkEnqueueDialog(self.bridge, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.enqueued.connect(lambda _records: self.reload())
         dialog.open()
 
@@ -464,3 +473,9 @@ class QueuePane(QWidget):
         waiting = bool(self._waiting(chosen))
         self.priority_menu.setEnabled(waiting)
         self.priority_button.setEnabled(waiting)
+
+    # -- Qt overrides -------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.reload()
