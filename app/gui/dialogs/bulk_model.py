@@ -60,16 +60,16 @@ def read_rows(path: Path, *, created_by: str = "", source: str = "gui") -> list[
         raise ValidationError(f"cannot read {path.name}: {exc}") from exc
     items: list[tuple[Any, int | None, str | None]] = []
     if path.suffix.lower() == ".csv":
-        for line, row in enumerate(csv.DictReader(text.splitlines()), start=2):
-            item, error = _csv_item(row)
-            items.append((item, line, error))
+        for line_no, record in enumerate(csv.DictReader(text.splitlines()), start=2):
+            parsed, problem = _csv_item(record)
+            items.append((parsed, line_no, problem))
     else:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValidationError(f"{path.name} is not valid JSON: {exc.msg} (line "
                                   f"{exc.lineno}, column {exc.colno})") from exc
-        items = [(item, None, None) for item in (data if isinstance(data, list) else [data])]
+        items = [(task, None, None) for task in (data if isinstance(data, list) else [data])]
     if not items:
         raise ValidationError(f"{path.name} holds no tasks")
     if len(items) > MAX_ROWS:

@@ -134,11 +134,12 @@ class FieldEditor(QWidget):
             index = widget.findData(self.spec.choices.index(value)) if (
                 value in self.spec.choices) else 0
             widget.setCurrentIndex(max(0, index))
-        elif isinstance(widget, QSpinBox | QDoubleSpinBox):
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                widget.setValue(int(value) if isinstance(widget, QSpinBox) else float(value))
-            else:
-                widget.setValue(widget.minimum())
+        elif isinstance(widget, QSpinBox):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            widget.setValue(int(value) if number else widget.minimum())
+        elif isinstance(widget, QDoubleSpinBox):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            widget.setValue(float(value) if number else widget.minimum())
         elif isinstance(widget, QPlainTextEdit):
             if self.spec.type == "str_list":
                 items = value if isinstance(value, list | tuple) else []
@@ -174,14 +175,14 @@ class FieldEditor(QWidget):
                 spin.setSpecialValueText(NOT_SET)
             return spin
         if spec.type == "float":
-            spin = QDoubleSpinBox(self)
-            spin.setDecimals(3)
-            low = spec.min if spec.min is not None else -FLOAT_LIMIT
-            spin.setRange(low - 0.001 if optional else low,
-                          spec.max if spec.max is not None else FLOAT_LIMIT)
+            double = QDoubleSpinBox(self)
+            double.setDecimals(3)
+            floor = float(spec.min) if spec.min is not None else -FLOAT_LIMIT
+            double.setRange(floor - 0.001 if optional else floor,
+                            float(spec.max) if spec.max is not None else FLOAT_LIMIT)
             if optional:
-                spin.setSpecialValueText(NOT_SET)
-            return spin
+                double.setSpecialValueText(NOT_SET)
+            return double
         if spec.type in ("str_list", "json"):
             edit = QPlainTextEdit(self)
             edit.setTabChangesFocus(True)

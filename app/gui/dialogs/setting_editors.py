@@ -104,11 +104,11 @@ class SettingEditor(QWidget):
                           int(spec.maximum) if spec.maximum is not None else INT_LIMIT)
             return spin
         if spec.type == "float":
-            spin = QDoubleSpinBox(self)
-            spin.setDecimals(1)
-            spin.setRange(spec.minimum if spec.minimum is not None else -1e9,
-                          spec.maximum if spec.maximum is not None else 1e9)
-            return spin
+            double = QDoubleSpinBox(self)
+            double.setDecimals(1)
+            double.setRange(float(spec.minimum) if spec.minimum is not None else -1e9,
+                            float(spec.maximum) if spec.maximum is not None else 1e9)
+            return double
         line = QLineEdit(self)
         line.setPlaceholderText(str(spec.default or ""))
         return line

@@ -103,6 +103,8 @@ class SettingsDialog(QDialog):
             values, ok = {}, False
         theme = self.theme_box.currentText()
         if ok and theme != self.gui_settings.theme:
+            # Re-read: the window may have saved other GUI preferences meanwhile.
+            self.gui_settings = load_gui_settings(self.paths)
             self.gui_settings.theme = theme
             save_gui_settings(self.paths, self.gui_settings)
             self._original_theme = theme

@@ -179,6 +179,8 @@ class TargetEditor(QWidget):
             for index in range(self.stack.count()):
                 policy = (QSizePolicy.Policy.Preferred if index == self.pages[kind]
                           else QSizePolicy.Policy.Ignored)
-                self.stack.widget(index).setSizePolicy(policy, policy)
+                page = self.stack.widget(index)
+                if page is not None:
+                    page.setSizePolicy(policy, policy)
             self.stack.adjustSize()
         self.changed.emit()

@@ -95,3 +95,13 @@ class StoreLoader(QObject):
         if self._again:
             self._again = False
             self.request()
+
+
+def timer(parent: QObject, interval_ms: int, slot: Callable[[], Any], *,
+          single_shot: bool = False) -> QTimer:
+    """A (not yet started) timer owned by ``parent`` that calls ``slot``."""
+    clock = QTimer(parent)
+    clock.setInterval(interval_ms)
+    clock.setSingleShot(single_shot)
+    clock.timeout.connect(slot)
+    return clock

@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelection, QPoint, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QItemSelection, QPoint, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.core.records import LockRecord
 from app.gui.bridge import EngineBridge
-from app.gui.panes.loader import StoreLoader
+from app.gui.panes.loader import StoreLoader, timer
 from app.gui.panes.locks_model import RECORD_ROLE, SORT_ROLE, LockCol, LocksModel, format_ttl
 
 REFRESH_INTERVAL_MS = 5000
@@ -92,8 +92,8 @@ class LocksPane(QWidget):
         self._stale = False
         self.confirm_dialog: ForceReleaseDialog | None = None
         self._setup_ui()
-        self._tick = QTimer(self, interval=1000, timeout=self.model.tick)
-        self._poll = QTimer(self, interval=REFRESH_INTERVAL_MS, timeout=self.reload)
+        self._tick = timer(self, 1000, self.model.tick)
+        self._poll = timer(self, REFRESH_INTERVAL_MS, self.reload)
         bridge.locks_changed.connect(self.reload)
 
     # -- public API -------------------------------------------------------------------

@@ -13,7 +13,7 @@ import getpass
 import logging
 from functools import partial
 
-from PySide6.QtCore import QItemSelection, QPoint, Qt, QTimer
+from PySide6.QtCore import QItemSelection, QPoint, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -38,7 +38,7 @@ from app.core.enums import Priority, TaskState
 from app.core.records import TaskRecord
 from app.engine.bus import ExecutionProgress
 from app.gui.bridge import EngineBridge
-from app.gui.panes.loader import StoreLoader
+from app.gui.panes.loader import StoreLoader, timer
 from app.gui.panes.progress_delegate import ProgressDelegate
 from app.gui.panes.queue_model import (
     ACTIVE_STATES,
@@ -78,11 +78,10 @@ class QueuePane(QWidget):
         self._loader: StoreLoader | None = None
         self._stale = False
         self._setup_ui()
-        self._tick = QTimer(self, interval=1000, timeout=self.model.tick)
-        self._poll = QTimer(self, interval=POLL_INTERVAL_MS, timeout=self.reload)
-        self._concurrency_timer = QTimer(self, singleShot=True,
-                                         interval=CONCURRENCY_APPLY_DELAY_MS,
-                                         timeout=self._apply_concurrency)
+        self._tick = timer(self, 1000, self.model.tick)
+        self._poll = timer(self, POLL_INTERVAL_MS, self.reload)
+        self._concurrency_timer = timer(self, CONCURRENCY_APPLY_DELAY_MS,
+                                        self._apply_concurrency, single_shot=True)
         bridge.tasks_changed.connect(self._on_bridge_tasks_changed)
         bridge.queues_changed.connect(self.reload)
         bridge.progress.connect(self._on_bridge_progress)
