@@ -22,18 +22,18 @@ outcome but success (the work is done then).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee
 
 from app.core import backoff
 from app.core.enums import TERMINAL_EXEC_STATUSES, ExecStatus, TaskState
-from app.core.errors import ConflictError, NotFoundError, ValidationError
+from app.core.errors import ConflictError, NotFoundError, TaskDeskError
 from app.core.records import ExecutionRecord, TaskRecord
-from app.store import executions
+from app.store import executions, hotpath
 from app.store.dialect import for_update, write_transaction
+from app.store.hotpath import check_failure, check_reason, finished, requeued
 from app.store.models import Execution, Task
 from app.store.rows import column, dicts
 from app.store.taskrows import (
@@ -58,35 +58,10 @@ def start(uid: str, owner: str, *, now: float | None = None
     """claimed -> running: count the attempt and open its execution row (STARTED).
 
     Raises:
+        NotFoundError: no such task.
         ConflictError: not claimed by ``owner``, or the claim's lease has expired.
     """
-    check_owner(owner)
-    at = when(now)
-    with write_transaction():
-        row = owned_row(uid, owner, TaskState.CLAIMED)
-        if row["lease_expires_at"] is not None and row["lease_expires_at"] < at:
-            raise ConflictError(f"the lease on task {uid} expired before it started")
-        attempt = int(row["attempts"]) + 1
-        # Executions are numbered by the rows that exist: an attempt refunded by
-        # ``interrupt`` still has its row, so the next one gets the next number.
-        sequence = _next_execution_number(uid)
-        changes = {"state": TaskState.RUNNING.value, "attempts": attempt, "updated_at": at,
-                   "progress_percent": None, "progress_message": None}
-        _write(row, changes)
-        execution = executions.create_execution(
-            task_id=uid, task_name=row["kind"], module=row["queue"],
-            status=ExecStatus.STARTED, created_by=row["created_by"], kwargs=row["payload"],
-            metadata={"worker": owner}, device_serial=row["device_serial"],
-            agent_uuid=row["agent_uuid"], attempt=sequence, timeout_s=row["timeout_s"],
-            now=at,
-        )
-    return task_record(row), execution
-
-
-def _next_execution_number(uid: str) -> int:
-    latest = (Execution.select(peewee.fn.MAX(Execution.attempt))
-              .where(Execution.task_id == uid).scalar())
-    return int(latest or 0) + 1
+    return _one(hotpath.start_many(owner, [uid], now=now))
 
 
 def renew_leases(owner: str, uids: Sequence[str], *, lease_s: float,
@@ -111,16 +86,7 @@ def renew_leases(owner: str, uids: Sequence[str], *, lease_s: float,
 def complete(uid: str, owner: str, execution_id: int, result: Any, *,
              metadata: dict[str, Any] | None = None, now: float | None = None) -> TaskRecord:
     """running -> succeeded; the execution becomes SUCCESS with ``result``."""
-    check_owner(owner)
-    at = when(now)
-    with write_transaction():
-        row = owned_row(uid, owner, TaskState.RUNNING)
-        _own_execution(execution_id, uid)
-        executions.update_execution(execution_id, status=ExecStatus.SUCCESS, result=result,
-                                    metadata=metadata, now=at)
-        _write(row, {"state": TaskState.SUCCEEDED.value, "result": result, "finished_at": at,
-                     "updated_at": at, **_NO_LEASE})
-    return task_record(row)
+    return _one(hotpath.complete_many(owner, [(uid, execution_id, result, metadata)], now=now))
 
 
 def fail(uid: str, owner: str, execution_id: int, *, error: str,
@@ -128,30 +94,9 @@ def fail(uid: str, owner: str, execution_id: int, *, error: str,
          retry_delay: float | None = None, metadata: dict[str, Any] | None = None,
          now: float | None = None) -> TaskRecord:
     """Record a failed attempt and decide what happens next (see the module doc)."""
-    check_owner(owner)
-    _check_failure(error, reason)
-    if retry_delay is not None and (
-        isinstance(retry_delay, bool) or not isinstance(retry_delay, int | float)
-        or not math.isfinite(retry_delay) or retry_delay < 0
-    ):
-        raise ValidationError("retry_delay must be a non-negative number", field="retry_delay")
-    at = when(now)
-    with write_transaction():
-        row = owned_row(uid, owner, TaskState.RUNNING)
-        _own_execution(execution_id, uid)
-        executions.update_execution(
-            execution_id, status=ExecStatus.FAILURE, error=error, traceback=traceback,
-            metadata={**(metadata or {}), "reason": reason}, now=at)
-        attempts = int(row["attempts"])
-        if row["cancel_requested"]:
-            changes = _finished(TaskState.CANCELLED, at)
-        elif retryable and attempts < int(row["max_attempts"]):
-            delay = retry_delay if retry_delay is not None else backoff.retry_delay(attempts)
-            changes = _requeued(at, not_before=at + delay)
-        else:
-            changes = _finished(TaskState.DEAD if retryable else TaskState.FAILED, at)
-        _write(row, {**changes, "last_error": error})
-    return task_record(row)
+    item = hotpath.FailItem(uid, execution_id, error, traceback=traceback, reason=reason,
+                            retryable=retryable, retry_delay=retry_delay, metadata=metadata)
+    return _one(hotpath.fail_many(owner, [item], now=now))
 
 
 def interrupt(uid: str, owner: str, execution_id: int, *, error: str,
@@ -163,15 +108,15 @@ def interrupt(uid: str, owner: str, execution_id: int, *, error: str,
     nothing wrong, so a task with one attempt is not killed by a restart.
     """
     check_owner(owner)
-    _check_failure(error, reason)
+    check_failure(error, reason)
     at = when(now)
     with write_transaction():
         row = owned_row(uid, owner, TaskState.RUNNING)
         _own_execution(execution_id, uid)
         executions.update_execution(execution_id, status=ExecStatus.FAILURE, error=error,
                                     metadata={**(metadata or {}), "reason": reason}, now=at)
-        changes = (_finished(TaskState.CANCELLED, at) if row["cancel_requested"]
-                   else _requeued(at, not_before=None))
+        changes = (finished(TaskState.CANCELLED, at) if row["cancel_requested"]
+                   else requeued(at, not_before=None))
         _write(row, {**changes, "last_error": error, "attempts": max(0, row["attempts"] - 1)})
     return task_record(row)
 
@@ -182,7 +127,7 @@ def release(uid: str, owner: str, *, now: float | None = None) -> TaskRecord:
     at = when(now)
     with write_transaction():
         row = owned_row(uid, owner, TaskState.CLAIMED)
-        _write(row, _requeued(at, not_before=row["not_before"]))
+        _write(row, requeued(at, not_before=row["not_before"]))
     return task_record(row)
 
 
@@ -203,7 +148,7 @@ def request_cancel(uid: str, *, actor: str = "", now: float | None = None) -> Ta
             if not row["cancel_requested"]:
                 _write(row, {"cancel_requested": True, "updated_at": at})
         else:
-            _write(row, {**_finished(TaskState.CANCELLED, at), "cancel_requested": True})
+            _write(row, {**finished(TaskState.CANCELLED, at), "cancel_requested": True})
     log.info("cancel of task %s (%s) requested by %s", uid, state.value, actor or "unknown")
     return task_record(row)
 
@@ -212,14 +157,14 @@ def revoke(uid: str, owner: str, execution_id: int, *, reason: str = "cancelled"
            now: float | None = None) -> TaskRecord:
     """running -> cancelled; the execution becomes REVOKED."""
     check_owner(owner)
-    _check_reason(reason)
+    check_reason(reason)
     at = when(now)
     with write_transaction():
         row = owned_row(uid, owner, TaskState.RUNNING)
         _own_execution(execution_id, uid)
         executions.update_execution(execution_id, status=ExecStatus.REVOKED,
                                     metadata={"reason": reason}, now=at)
-        _write(row, {**_finished(TaskState.CANCELLED, at), "last_error": reason})
+        _write(row, {**finished(TaskState.CANCELLED, at), "last_error": reason})
     return task_record(row)
 
 
@@ -250,16 +195,16 @@ def reap_expired(*, now: float | None = None, owner_prefix: str | None = None,
         rows = dicts(for_update(Task.select().where(condition)))
         for row in rows:
             if row["state"] == TaskState.CLAIMED.value:
-                _write(row, _requeued(at, not_before=row["not_before"]))
+                _write(row, requeued(at, not_before=row["not_before"]))
             else:
                 _fail_open_execution(row["uid"], at)
                 attempts = int(row["attempts"])
                 if row["cancel_requested"]:
-                    changes = _finished(TaskState.CANCELLED, at)
+                    changes = finished(TaskState.CANCELLED, at)
                 elif attempts < int(row["max_attempts"]):
-                    changes = _requeued(at, not_before=at + backoff.retry_delay(attempts))
+                    changes = requeued(at, not_before=at + backoff.retry_delay(attempts))
                 else:
-                    changes = _finished(TaskState.DEAD, at)
+                    changes = finished(TaskState.DEAD, at)
                 _write(row, {**changes, "last_error": LEASE_EXPIRED_ERROR})
             reaped.append(task_record(row))
     if reaped:
@@ -268,16 +213,15 @@ def reap_expired(*, now: float | None = None, owner_prefix: str | None = None,
 
 
 # -- internals -------------------------------------------------------------------------
-_NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+R = TypeVar("R")
 
 
-def _requeued(at: float, *, not_before: float | None) -> dict[str, Any]:
-    return {"state": TaskState.PENDING.value, "not_before": not_before, "updated_at": at,
-            "device_serial": None, "agent_uuid": None, **_NO_LEASE}
-
-
-def _finished(state: TaskState, at: float) -> dict[str, Any]:
-    return {"state": state.value, "finished_at": at, "updated_at": at, **_NO_LEASE}
+def _one(results: list[R | TaskDeskError]) -> R:
+    """The single result of a one-item batch call, raising its error."""
+    (result,) = results
+    if isinstance(result, TaskDeskError):
+        raise result
+    return result
 
 
 def _write(row: dict[str, Any], changes: dict[str, Any]) -> None:
@@ -311,14 +255,3 @@ def _fail_open_execution(uid: str, at: float) -> None:
         executions.update_execution(
             open_row.id, status=ExecStatus.FAILURE, error=LEASE_EXPIRED_ERROR,
             metadata={"reason": LEASE_EXPIRED_REASON}, now=at)
-
-
-def _check_failure(error: str, reason: str) -> None:
-    if not isinstance(error, str) or not error.strip():
-        raise ValidationError("error must be a non-empty text", field="error")
-    _check_reason(reason)
-
-
-def _check_reason(reason: str) -> None:
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 64:
-        raise ValidationError("reason must be text of 1 to 64 characters", field="reason")
