@@ -29,25 +29,22 @@ re-checks ``state = 'pending'`` as a last guard.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import peewee
 
 from app.core.enums import Priority, TargetKind, TaskState
-from app.core.errors import ConflictError, ValidationError
+from app.core.errors import ValidationError
 from app.core.records import TaskRecord
 from app.store.claimbands import IN_CHUNK, Band, Finder, Merged
-from app.store.dialect import (
-    current_db,
-    for_update,
-    skip_locked,
-    unindexed,
-    write_transaction,
-)
+from app.store.db import is_postgres
+from app.store.dialect import current_db, write_transaction
+from app.store.hotsql import CLAIM_UPDATE, Sql
 from app.store.models import Queue, Task
-from app.store.rows import column, tuples
+from app.store.rows import tuples
 from app.store.taskrows import Row, check_lease, check_owner, stored_target, task_record, when
 
 HOST_KEY = "host"
@@ -189,14 +186,14 @@ class _QueueGate:
     """Paused queues and how many more tasks each limited queue may take."""
 
     def __init__(self, at: float) -> None:
-        query = Queue.select(Queue.name, Queue.paused, Queue.concurrency).where(
-            (Queue.paused == True) | (Queue.concurrency > 0)  # noqa: E712
-        )
+        db = current_db()
         paused: set[str] = set()
         limits: dict[str, int] = {}
         # Locking the limited queues' rows serialises claims on them between
         # workstations (PostgreSQL), so two claims cannot both fill the last place.
-        for name, is_paused, limit in tuples(for_update(query)):
+        cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+            _gate_sql(db.param, is_postgres(db)), [True, 0])
+        for name, is_paused, limit in cursor.fetchall():
             if is_paused:
                 paused.add(name)
             elif limit > 0:
@@ -228,69 +225,61 @@ def _lock_picks(picks: dict[str, list[Row]]) -> set[int]:
 
     Candidates are read without locks, so only the tasks really taken are locked
     (a workstation never blocks others on rows it merely looked at). On
-    PostgreSQL a row another claim holds is skipped and reported lost; on
-    SQLite the writer lock makes every pick ours.
+    PostgreSQL a row another claim holds is skipped and reported lost. On SQLite
+    there is nothing to do: the writer lock, held since before the candidates
+    were read, makes every pick ours.
     """
+    db = current_db()
+    if not is_postgres(db):
+        return set()
     wanted = [row["id"] for rows in picks.values() for row in rows]
     got: set[int] = set()
     for start in range(0, len(wanted), IN_CHUNK):
         chunk = wanted[start:start + IN_CHUNK]
-        query = Task.select(Task.id).where(Task.id.in_(chunk),
-                                           unindexed(Task.state) == TaskState.PENDING.value)
-        got.update(column(skip_locked(query)))
+        cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+            _lock_sql(db.param, len(chunk)), [*chunk, TaskState.PENDING.value])
+        got.update(task_id for (task_id,) in cursor.fetchall())
     return set(wanted) - got
 
 
 def _mark_claimed(picks: dict[str, list[Row]], slots: list[Slot], owner: str, at: float,
                   expires: float) -> dict[str | None, list[TaskRecord]]:
-    """Write every pick in as few UPDATEs as possible (one for a normal claim): the
-    device serial / agent uuid of each task is chosen with a CASE on its id."""
+    """Write every pick with one prepared UPDATE per row (SQLite, in-process) or one
+    UPDATE ... FROM VALUES per thousand picks (PostgreSQL), guarded by ``state``."""
+    db = current_db()
+    sql = Sql.of(db)
     by_key = {slot.key: slot for slot in slots}
     out: dict[str | None, list[TaskRecord]] = {}
-    batch: list[tuple[Slot, list[int]]] = []
-    size = 0
+    writes: list[list[Any]] = []
     for key, rows in picks.items():
         slot = by_key[key]
-        serial = slot.serial if slot.is_device else None
-        batch.append((slot, [row["id"] for row in rows]))
-        size += len(rows)
-        if size >= _UPDATE_BATCH:
-            _write_claims(batch, owner, at, expires)
-            batch, size = [], 0
-        out[key] = [
-            replace(task_record(row), state=TaskState.CLAIMED, lease_owner=owner,
-                    lease_expires_at=expires, device_serial=serial,
-                    agent_uuid=slot.agent_uuid, updated_at=at)
-            for row in rows
-        ]
-    if batch:
-        _write_claims(batch, owner, at, expires)
+        changes = {"state": TaskState.CLAIMED.value, "lease_owner": owner,
+                   "lease_expires_at": expires,
+                   "device_serial": slot.serial if slot.is_device else None,
+                   "agent_uuid": slot.agent_uuid, "updated_at": at}
+        values = list(changes.values())
+        for row in rows:
+            writes.append([*values, row["id"], TaskState.PENDING.value])
+            row.update(changes)
+        out[key] = [task_record(row) for row in rows]
+    for begin in range(0, len(writes), _UPDATE_BATCH):
+        # Cannot fail under the locks above; refuse rather than double-claim.
+        sql.update_rows(db, CLAIM_UPDATE, writes[begin:begin + _UPDATE_BATCH],
+                        conflict="another claim took some of these tasks; try again")
     return out
 
 
-def _write_claims(batch: list[tuple[Slot, list[int]]], owner: str, at: float,
-                  expires: float) -> None:
-    ids = [i for _, slot_ids in batch for i in slot_ids]
-    serials = [(Task.id.in_(slot_ids), slot.serial) for slot, slot_ids in batch
-               if slot.is_device]
-    agents = [(Task.id.in_(slot_ids), slot.agent_uuid) for slot, slot_ids in batch
-              if slot.agent_uuid is not None]
-    changes: dict[Any, Any] = {
-        Task.state: TaskState.CLAIMED.value,
-        Task.lease_owner: owner,
-        Task.lease_expires_at: expires,
-        Task.device_serial: peewee.Case(None, serials, None) if serials else None,
-        Task.agent_uuid: peewee.Case(None, agents, None) if agents else None,
-        Task.updated_at: at,
-    }
-    changed = (
-        Task.update(changes)
-        .where(Task.id.in_(ids), unindexed(Task.state) == TaskState.PENDING.value)
-        .execute()
-    )
-    if changed != len(ids):
-        # Cannot happen under the locks above; refuse rather than double-claim.
-        raise ConflictError("another claim took some of these tasks; try again")
+@functools.lru_cache(maxsize=8)
+def _gate_sql(p: str, postgres: bool) -> str:
+    lock = " FOR UPDATE" if postgres else ""
+    return (f'SELECT "name", "paused", "concurrency" FROM "{Queue._meta.table_name}" '
+            f'WHERE "paused" = {p} OR "concurrency" > {p}{lock}')
+
+
+@functools.lru_cache(maxsize=64)
+def _lock_sql(p: str, n: int) -> str:
+    return (f'SELECT "id" FROM "{Task._meta.table_name}" WHERE "id" IN '
+            f'({", ".join([p] * n)}) AND "state" = {p} FOR UPDATE SKIP LOCKED')
 
 
 def _check_slots(slots: Sequence[Slot]) -> None:

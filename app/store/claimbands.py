@@ -17,13 +17,12 @@ plain and portable; only the parameter placeholder differs by backend.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import peewee
 
 from app.core.enums import TargetKind, TaskState
-from app.store.models import Task
-from app.store.rows import tuples
 from app.store.taskrows import TASK_COLUMNS, TASK_TABLE, Row, read_task_rows
 
 IN_CHUNK = 500
@@ -99,16 +98,12 @@ class Finder:
         """Learn which devices/agents have targeted pending work, at which priority and
         retry flag, so a claim for many devices queries no empty per-device band.
         (An index-only read of the targeted part of the pending tasks.)"""
-        retry = peewee.Case(None, [(Task.attempts > 0, 1)], 0)
         for start in range(0, len(values), IN_CHUNK):
             chunk = values[start:start + IN_CHUNK]
-            query = (
-                Task.select(Task.target_value, Task.priority, retry)
-                .where(Task.state == TaskState.PENDING.value,
-                       Task.target_kind == kind.value, Task.target_value.in_(chunk))
-                .distinct()
-            )
-            for value, priority, is_retry in tuples(query):
+            cursor = self._db.execute_sql(  # type: ignore[no-untyped-call]
+                _targets_sql(self._db.param, len(chunk)),
+                [TaskState.PENDING.value, kind.value, *chunk])
+            for value, priority, is_retry in cursor.fetchall():
                 self._targeted.add((kind.value, value, int(priority), bool(is_retry)))
 
     def targeted(self, kind: TargetKind, value: str, priority: int) -> list[Band]:
@@ -156,6 +151,15 @@ class Finder:
 
 
 _SQL_CACHE: dict[tuple[Any, ...], str] = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _targets_sql(p: str, n: int) -> str:
+    """Which (target, priority, retry) bands hold pending work, for ``n`` targets."""
+    return ('SELECT DISTINCT "target_value", "priority", '
+            'CASE WHEN "attempts" > 0 THEN 1 ELSE 0 END '
+            f'FROM {TASK_TABLE} WHERE "state" = {p} AND "target_kind" = {p} '
+            f'AND "target_value" IN ({", ".join([p] * n)})')
 
 
 def _sql_for(db: peewee.Database, shape: tuple[Any, ...]) -> str:

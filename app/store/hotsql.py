@@ -97,6 +97,12 @@ _TEXT, _REAL, _ID = "TEXT", "DOUBLE PRECISION", "BIGINT"
 _BY_ID = (("id", _ID),)
 _BY_ID_AND_STATE = (("id", _ID), ("state", _TEXT))
 
+CLAIM_UPDATE = RowUpdate(TASK_TABLE, (
+    ("state", _TEXT), ("lease_owner", _TEXT), ("lease_expires_at", _REAL),
+    ("device_serial", _TEXT), ("agent_uuid", _TEXT), ("updated_at", _REAL),
+), _BY_ID_AND_STATE)
+"""The claim's write: pending -> claimed under a lease, on a slot (``app.store.claim``)."""
+
 
 class Sql:
     """The hot path's statements for one backend; ``Sql.of(db)`` is cached."""
@@ -187,11 +193,13 @@ class Sql:
         return ids
 
     def update_rows(self, db: peewee.Database, update: RowUpdate,
-                    rows: Sequence[Sequence[Any]]) -> None:
+                    rows: Sequence[Sequence[Any]], *,
+                    conflict: str = "tasks changed meanwhile; try again") -> None:
         """Run ``update`` once per parameter list, in one statement on PostgreSQL.
 
         Raises:
-            ConflictError: some row did not match its keys (the batch is undone).
+            ConflictError: (``conflict``) some row did not match its keys; the caller's
+                transaction is undone.
         """
         if not rows:
             return
@@ -206,7 +214,7 @@ class Sql:
             cursor = db.cursor()  # type: ignore[no-untyped-call]
             cursor.executemany(statement, rows)
             changed = cursor.rowcount
-        _check_changed(changed, len(rows))
+        _check_changed(changed, len(rows), conflict)
 
     def _new_ids(self, db: peewee.Database, rows: Sequence[Row]) -> dict[str, int]:
         """Without RETURNING: find the new rows by their unique (task_id, attempt)."""
@@ -219,11 +227,12 @@ class Sql:
                 if (task_id, attempt) in wanted}
 
 
-def _check_changed(changed: int, expected: int) -> None:
+def _check_changed(changed: int, expected: int,
+                   conflict: str = "tasks changed meanwhile; try again") -> None:
     # The rows are locked (PostgreSQL) or the writer lock is held (SQLite), so this
     # cannot happen; refuse the whole batch rather than record part of it.
     if changed != expected:
-        raise ConflictError("tasks changed meanwhile; try again")
+        raise ConflictError(conflict)
 
 
 def _json(value: Any) -> str | None:

@@ -312,7 +312,8 @@ def test_without_returning_new_execution_ids_are_looked_up(
 
 def test_hot_queries_use_the_indexes_on_sqlite(sqlite_store: peewee.Database) -> None:
     """Without planner statistics SQLite could walk the state index or the whole
-    table; the batch reads and the start UPDATE must look rows up by uid/id."""
+    table; the batch reads and the per-row UPDATEs (the claim's too) must look rows
+    up by uid/id."""
     sql = hotsql.Sql.of(sqlite_store)
     plans = {
         "read": (hotsql._read_tasks_sql("?", False, True, 3), ["a", "b", "c"]),
@@ -320,6 +321,8 @@ def test_hot_queries_use_the_indexes_on_sqlite(sqlite_store: peewee.Database) ->
         "execs": (hotsql._read_executions_sql("?", False, 3), [1, 2, 3]),
         "finish": (sql.complete_task.sqlite("?"), ["succeeded", "1", T0, T0, None, None, 1,
                                                    "running"]),
+        "claim": (hotsql.CLAIM_UPDATE.sqlite("?"), ["claimed", "w", T0, "S1", None, T0, 1,
+                                                    "pending"]),
     }
     for name, (text, params) in plans.items():
         plan = " | ".join(row[-1] for row in sqlite_store.execute_sql(
