@@ -45,6 +45,7 @@ from app.store.hotsql import (
     FAIL_TASK_COLUMNS,
     INSERT_COLUMNS,
     Sql,
+    decode_json,
     encode_json,
     encode_strict_json,
 )
@@ -218,7 +219,9 @@ def _start_chunk(db: peewee.Database, sql: Sql, owner: str, uids: list[str],
         return [error for error in checked if isinstance(error, TaskDeskError)]
     sql.start_tasks(db, [row["id"] for row in good], at)
     new_rows = [_execution_row(row, owner, at) for row in good]
-    ids = sql.insert_executions(db, new_rows)
+    worker = encode_json({"worker": owner})
+    ids = sql.insert_executions(db, [_insert_values(new, row, worker)
+                                     for new, row in zip(new_rows, good, strict=True)])
     started: dict[str, ExecutionRecord] = {}
     for row, new in zip(good, new_rows, strict=True):
         row.update({"state": TaskState.RUNNING.value, "attempts": int(row["attempts"]) + 1,
@@ -242,6 +245,14 @@ def _execution_row(row: Row, owner: str, at: float) -> Row:
         "finished_at": None, "timeout_s": row["timeout_s"],
         "result": None, "error": None, "traceback": None,
     }
+
+
+def _insert_values(new: Row, task: Row, worker_json: str) -> list[Any]:
+    """``new`` as INSERT values; JSON as text without encoding it again: the payload
+    text is copied from the task row (it is the same compact JSON)."""
+    kwargs = task["payload_json"] if isinstance(task["payload"], dict) else "{}"
+    texts = {"args": "[]", "kwargs": kwargs, "metadata": worker_json}
+    return [texts[c] if c in texts else new[c] for c in INSERT_COLUMNS]
 
 
 def _complete_chunk(db: peewee.Database, sql: Sql, owner: str, items: list[CompleteItem],
@@ -377,13 +388,12 @@ def _json_object(value: Any) -> dict[str, Any]:
 
 
 def _merged_metadata(stored: Row, extra: dict[str, Any]) -> str | None:
-    """The execution's metadata text after a shallow merge (as stored when nothing is
-    added: merged, never replaced)."""
-    current = stored["metadata"]
+    """The execution's metadata text after a shallow merge; ``None`` (keep it as it
+    is) when nothing is added: metadata is merged, never replaced."""
     if not extra:
-        return None if current is None else encode_json(current)
-    merged = {**(current if isinstance(current, dict) else {}), **extra}
-    return encode_json(merged)
+        return None
+    current = decode_json(stored["metadata_json"])
+    return encode_json({**(current if isinstance(current, dict) else {}), **extra})
 
 
 def _finished_at(stored: Row, at: float) -> float:

@@ -40,17 +40,18 @@ EXEC_TABLE = f'"{Execution._meta.table_name}"'
 INSERT_COLUMNS = ("task_id", "task_name", "module", "status", "attempt", "device_serial",
                   "agent_uuid", "created_by", "args", "kwargs", "metadata", "created_at",
                   "started_at", "finished_at", "timeout_s")
-_JSON_INSERT = {"args", "kwargs", "metadata"}
+_TASK_ID, _ATTEMPT = INSERT_COLUMNS.index("task_id"), INSERT_COLUMNS.index("attempt")
 FAIL_TASK_COLUMNS = ("state", "not_before", "finished_at", "device_serial", "agent_uuid",
                      "updated_at", "lease_owner", "lease_expires_at", "last_error")
 
 _TASK_NAMES = [f.name for f in TASK_FIELDS]
+_PAYLOAD = _TASK_NAMES.index("payload")
 # Columns stored in another form than Python's (JSON text, 0/1 on SQLite).
 _TASK_CONVERT: list[tuple[int, Callable[[Any], Any]]] = [
     (i, f.python_value) for i, f in enumerate(TASK_FIELDS)
     if isinstance(f, JsonField | peewee.BooleanField)
 ]
-_METADATA = Execution.metadata.python_value
+decode_json = Execution.metadata.python_value
 
 # JSON as ``JsonField`` stores it; one encoder each (``json.dumps`` with options builds
 # a new encoder on every call, which showed in profiles).
@@ -109,7 +110,7 @@ class Sql:
 
     complete_execution = RowUpdate(EXEC_TABLE, (
         ("status", _TEXT), ("finished_at", _REAL), ("result", _TEXT), ("metadata", _TEXT),
-    ), _BY_ID)
+    ), _BY_ID, keep=frozenset({"metadata"}))
     complete_task = RowUpdate(TASK_TABLE, (
         ("state", _TEXT), ("result", _TEXT), ("finished_at", _REAL), ("updated_at", _REAL),
         ("lease_owner", _TEXT), ("lease_expires_at", _REAL),
@@ -117,7 +118,7 @@ class Sql:
     fail_execution = RowUpdate(EXEC_TABLE, (
         ("status", _TEXT), ("finished_at", _REAL), ("error", _TEXT), ("traceback", _TEXT),
         ("metadata", _TEXT),
-    ), _BY_ID, keep=frozenset({"traceback"}))
+    ), _BY_ID, keep=frozenset({"traceback", "metadata"}))
     fail_task = RowUpdate(TASK_TABLE, tuple(
         (c, _REAL if c.endswith("_at") or c == "not_before" else _TEXT)
         for c in FAIL_TASK_COLUMNS), _BY_ID_AND_STATE)
@@ -143,7 +144,8 @@ class Sql:
     def read_tasks(self, db: peewee.Database, uids: Sequence[str], *,
                    with_last_attempt: bool = False) -> dict[str, Row]:
         """The task rows of ``uids`` by uid (locked on PostgreSQL); with the highest
-        execution number of each as ``last_attempt`` when asked."""
+        execution number of each as ``last_attempt`` and the stored payload text as
+        ``payload_json`` when asked."""
         if not uids:
             return {}
         cursor = db.execute_sql(  # type: ignore[no-untyped-call]
@@ -155,6 +157,8 @@ class Sql:
             for i, convert in _TASK_CONVERT:
                 values[i] = convert(values[i])
             row = dict(zip(names, values, strict=True))
+            if with_last_attempt:  # a start copies the payload text into the execution
+                row["payload_json"] = raw[_PAYLOAD]
             rows[row["uid"]] = row
         return rows
 
@@ -164,8 +168,9 @@ class Sql:
             return {}
         cursor = db.execute_sql(  # type: ignore[no-untyped-call]
             _read_executions_sql(self.p, self.postgres, len(ids)), list(ids))
+        # The metadata stays text: decoded only when something is merged into it.
         return {int(i): {"id": int(i), "task_id": task_id, "status": status,
-                         "finished_at": finished_at, "metadata": _METADATA(metadata)}
+                         "finished_at": finished_at, "metadata_json": metadata}
                 for i, task_id, status, finished_at, metadata in cursor.fetchall()}
 
     # -- writes --------------------------------------------------------------------------
@@ -176,16 +181,17 @@ class Sql:
             [TaskState.RUNNING.value, at, *ids, TaskState.CLAIMED.value])
         _check_changed(cursor.rowcount, len(ids))
 
-    def insert_executions(self, db: peewee.Database, rows: Sequence[Row]) -> dict[str, int]:
-        """Insert execution rows (one per task); returns task uid -> new execution id."""
+    def insert_executions(self, db: peewee.Database,
+                          rows: Sequence[Sequence[Any]]) -> dict[str, int]:
+        """Insert execution rows, given as values in ``INSERT_COLUMNS`` order (JSON as
+        text), one per task; returns task uid -> new execution id."""
         per_statement = max(1, max_parameters(db) // len(INSERT_COLUMNS))
         ids: dict[str, int] = {}
         for begin in range(0, len(rows), per_statement):
             chunk = rows[begin:begin + per_statement]
-            params = [_json(row[c]) if c in _JSON_INSERT else row[c]
-                      for row in chunk for c in INSERT_COLUMNS]
             cursor = db.execute_sql(  # type: ignore[no-untyped-call]
-                _insert_sql(self.p, self.returning, len(chunk)), params)
+                _insert_sql(self.p, self.returning, len(chunk)),
+                [value for row in chunk for value in row])
             if self.returning:
                 ids.update((task_id, int(new_id)) for new_id, task_id in cursor.fetchall())
             else:
@@ -216,13 +222,13 @@ class Sql:
             changed = cursor.rowcount
         _check_changed(changed, len(rows), conflict)
 
-    def _new_ids(self, db: peewee.Database, rows: Sequence[Row]) -> dict[str, int]:
+    def _new_ids(self, db: peewee.Database, rows: Sequence[Sequence[Any]]) -> dict[str, int]:
         """Without RETURNING: find the new rows by their unique (task_id, attempt)."""
-        wanted = {(row["task_id"], row["attempt"]) for row in rows}
+        wanted = {(row[_TASK_ID], row[_ATTEMPT]) for row in rows}
         marks = ", ".join([self.p] * len(rows))
         cursor = db.execute_sql(  # type: ignore[no-untyped-call]
             f'SELECT "id", "task_id", "attempt" FROM {EXEC_TABLE} WHERE "task_id" IN ({marks})',
-            [row["task_id"] for row in rows])
+            [row[_TASK_ID] for row in rows])
         return {task_id: int(new_id) for new_id, task_id, attempt in cursor.fetchall()
                 if (task_id, attempt) in wanted}
 
@@ -233,10 +239,6 @@ def _check_changed(changed: int, expected: int,
     # cannot happen; refuse the whole batch rather than record part of it.
     if changed != expected:
         raise ConflictError(conflict)
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else encode_json(value)
 
 
 # The statements, by backend and number of rows (cached: the engine's batches come in
