@@ -98,12 +98,6 @@ _TEXT, _REAL, _ID = "TEXT", "DOUBLE PRECISION", "BIGINT"
 _BY_ID = (("id", _ID),)
 _BY_ID_AND_STATE = (("id", _ID), ("state", _TEXT))
 
-CLAIM_UPDATE = RowUpdate(TASK_TABLE, (
-    ("state", _TEXT), ("lease_owner", _TEXT), ("lease_expires_at", _REAL),
-    ("device_serial", _TEXT), ("agent_uuid", _TEXT), ("updated_at", _REAL),
-), _BY_ID_AND_STATE)
-"""The claim's write: pending -> claimed under a lease, on a slot (``app.store.claim``)."""
-
 
 class Sql:
     """The hot path's statements for one backend; ``Sql.of(db)`` is cached."""

@@ -20,6 +20,7 @@ from app.core.errors import (
 from app.core.records import ExecutionRecord, TaskRecord
 from app.core.targets import Target
 from app.store import executions, hotpath, hotsql, tasks
+from app.store.claim import claim_update_sql
 from app.store.dialect import current_db
 from app.store.hotpath import FailItem, complete_many, fail_many, start_many
 from app.store.models import Task
@@ -321,8 +322,8 @@ def test_hot_queries_use_the_indexes_on_sqlite(sqlite_store: peewee.Database) ->
         "execs": (hotsql._read_executions_sql("?", False, 3), [1, 2, 3]),
         "finish": (sql.complete_task.sqlite("?"), ["succeeded", "1", T0, T0, None, None, 1,
                                                    "running"]),
-        "claim": (hotsql.CLAIM_UPDATE.sqlite("?"), ["claimed", "w", T0, "S1", None, T0, 1,
-                                                    "pending"]),
+        "claim": (claim_update_sql("?", False, (2, 1), (), 3),
+                  ["claimed", "w", T0, T0, 1, 2, "S1", 3, "S2", 1, 2, 3, "pending"]),
     }
     for name, (text, params) in plans.items():
         plan = " | ".join(row[-1] for row in sqlite_store.execute_sql(
