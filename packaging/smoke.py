@@ -53,10 +53,13 @@ ALLOWED_WARNINGS: dict[tuple[str, str], str] = {
 }
 
 # Files the run may leave in the sandbox outside the data directory (glob on the path
-# relative to the sandbox root), and why. Anything else there is a problem.
+# relative to the sandbox root), and why. Measured on Debian 12: none at all. The
+# private adb server's keys and log live in <data>/sim/adb-home (it runs with that as
+# HOME), the single-instance socket in TMPDIR is removed on exit, and xvfb-run (--xcb)
+# cleans up its own TMPDIR files. Anything else there is a problem.
 EXPECTED_SANDBOX_FILES: dict[str, str] = {
-    # fontconfig's per-user cache, written under $HOME/.cache when Qt first lays out
-    # text; it is the user's cache directory, which is where it belongs.
+    # fontconfig writes a per-user cache under $HOME/.cache when the system cache is
+    # stale (not on the build machine); that is the user's cache, where it belongs.
     "home/.cache/fontconfig/*": "fontconfig cache",
 }
 
