@@ -10,7 +10,8 @@ and ``LANG=C.UTF-8``. It checks:
 * stderr holds no traceback, no ERROR, and no warning (Qt's included) outside
   :data:`ALLOWED_WARNINGS`;
 * the CLI prints from the (windowed) ``taskdesk`` program: ``--version`` and
-  ``task list`` over the data the console just wrote; ``taskdesk-agent --version``;
+  ``task list`` over the data the console just wrote; ``taskdesk-agent --version``
+  and ``--check`` of a config;
 * nothing is written outside the sandbox: the bundle is unchanged, the sandbox's
   HOME/TMPDIR/runtime dir hold only :data:`EXPECTED_SANDBOX_FILES`, and (Linux, with
   strace) no syscall creates, writes, renames or removes a path outside the sandbox
@@ -154,6 +155,7 @@ def _run_in_sandbox(bundle: Path, version: str, root: Path, result: SmokeResult,
         result.problems += [f"network traffic off loopback: {entry}" for entry in traffic]
     result.versions, version_problems = check_versions(bundle, env, root, version)
     result.problems += version_problems
+    result.problems += check_agent_config(bundle, env, root)
     result.cli_tasks_listed, cli_problems = check_cli_lists_tasks(program, data, env, root)
     result.problems += cli_problems
     result.sandbox_files, unexpected = sandbox_leftovers(root)
@@ -266,6 +268,33 @@ def check_versions(bundle: Path, env: dict[str, str], cwd: Path,
             problems.append(f"{program} --version: exit {proc.returncode}, stdout "
                             f"{proc.stdout.strip()!r}, stderr {_tail(proc.stderr)}")
     return seen, problems
+
+
+AGENT_CONFIG = """agent_uuid = "auto_gen"
+
+[[server]]
+name = "smoke-console"
+ws_url = "ws://127.0.0.1:8765/hub"
+token = "smoke-token-0000"
+allow_task = true
+allow_ping = true
+"""
+
+
+def check_agent_config(bundle: Path, env: dict[str, str], cwd: Path) -> list[str]:
+    """The frozen agent parses and validates a config (``--check``) and says what it allows."""
+    config = cwd / "tmp" / "agent.toml"
+    config.write_text(AGENT_CONFIG, encoding="utf-8")
+    try:
+        proc = subprocess.run([str(bundle / f"taskdesk-agent{EXE_SUFFIX}"), "--config",
+                               str(config), "--check"], env=env, cwd=cwd, capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        config.unlink()
+    if proc.returncode != 0 or "server smoke-console" not in proc.stdout:
+        return [f"taskdesk-agent --check: exit {proc.returncode}, stdout "
+                f"{proc.stdout.strip()!r}, stderr {_tail(proc.stderr)}"]
+    return []
 
 
 def check_cli_lists_tasks(program: Path, data: Path, env: dict[str, str],
