@@ -413,6 +413,6 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-__all__ = ["CHUNK", "INSERT_COLUMNS", "CompleteItem", "FailItem", "StartResult",
+__all__ = ["CHUNK", "CompleteItem", "FailItem", "StartResult",
            "check_failure", "check_reason", "check_retry_delay", "complete_many", "fail_many",
            "finished", "requeued", "start_many"]
