@@ -68,16 +68,15 @@ async def render(app: QApplication, out: Path, work: Path) -> None:
         await engine.submit(TaskSpec(kind="adb.screenshot", priority=Priority.HIGH,
                                      target=Target.device(serials[2]), created_by="alice"))
         await asyncio.sleep(5)
-        app.processEvents()
         window.grab().save(str(out / "console.png"))
         window.history_dock.raise_()
         await asyncio.sleep(1.5)
-        app.processEvents()
+        window.history.table.selectRow(12)  # a finished capture: its detail shows
+        await asyncio.sleep(0.5)
         window.grab().save(str(out / "history.png"))
         window.queue_dock.raise_()
         apply_theme(app, "dark")
         await asyncio.sleep(1.0)
-        app.processEvents()
         window.grab().save(str(out / "console-dark.png"))
     finally:
         window.shutting_down()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from typing import Any
@@ -22,16 +23,59 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        help="do not run local.* tasks on this host")
     serve.add_argument("--demo-load", type=int, default=0, metavar="N",
                        help="demo: keep about N demo.capture tasks queued")
-    serve.add_argument("--max-tasks-per-job", type=int, default=1)
-    serve.add_argument("--lease", type=float, default=30.0, help="lease seconds")
+    serve.add_argument("--max-tasks-per-job", type=int, default=None,
+                       help="tasks a device takes per job (default: the setting, 1)")
+    serve.add_argument("--lease", type=float, default=None,
+                       help="lease seconds (default: the setting, 30)")
 
 
 def add_lab_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true",
                         help="run over a simulated lab of virtual phones (no phones needed)")
-    parser.add_argument("--phones", type=int, default=12, help="demo: number of virtual phones")
-    parser.add_argument("--adb-host", default="127.0.0.1")
-    parser.add_argument("--adb-port", type=int, default=5037)
+    parser.add_argument("--phones", type=int, default=None,
+                        help="demo: number of virtual phones (default: the setting, 12)")
+    parser.add_argument("--adb-host", default=None,
+                        help="adb server host (default: the setting, 127.0.0.1)")
+    parser.add_argument("--adb-port", type=int, default=None,
+                        help="adb server port (default: the setting, 5037)")
+
+
+def stored_config(args: argparse.Namespace, paths: Paths, database: str | None) -> Any:
+    """Engine settings saved in the store (Settings dialog), with command-line values
+    for the adb server and demo lab winning over stored ones. Fills ``args`` in place."""
+    from app.core.settings import Settings
+    from app.engine.config import EngineConfig
+    from app.store.db import close_database
+    from app.store.schema import open_store
+    from app.store.settings import load_settings
+
+    try:
+        open_store(database or paths.database, paths.backups)
+        try:
+            values = load_settings()
+        finally:
+            close_database()
+    except Exception as exc:  # a store problem is reported when the engine opens it
+        log.warning("stored settings not read: %s", exc)
+        values = Settings({})
+    if getattr(args, "adb_host", None) is None:
+        args.adb_host = values.get_str("adb.host")
+    if getattr(args, "adb_port", None) is None:
+        args.adb_port = values.get_int("adb.port")
+    if getattr(args, "phones", None) is None:
+        args.phones = values.get_int("demo.phones")
+    return EngineConfig(
+        lease_s=values.get_float("engine.lease_s"),
+        max_tasks_per_job=values.get_int("engine.max_tasks_per_job"),
+        device_lost_grace_s=values.get_float("engine.device_lost_grace_s"),
+        battery_interval_s=values.get_float("engine.battery_interval_s"),
+        rate_limit_per_device=values.get_int("engine.rate_limit_per_device"),
+        rate_window_s=values.get_float("engine.rate_window_s"),
+        retention_days=values.get_int("history.retention_days"),
+        timeout_minutes=values.get_int("history.timeout_minutes"),
+        cleanup_cron=values.get_str("maintenance.cleanup_cron"),
+        timeout_sweep_cron=values.get_str("maintenance.timeout_sweep_cron"),
+    )
 
 
 class LabRuntime:
@@ -65,16 +109,19 @@ class LabRuntime:
 
 
 async def run_serve(args: argparse.Namespace, paths: Paths, database: str | None) -> int:
-    from app.engine.config import EngineConfig
     from app.engine.engine import Engine
 
     loop = asyncio.get_running_loop()
+    config = stored_config(args, paths, database)
+    if args.max_tasks_per_job is not None:
+        config = dataclasses.replace(config, max_tasks_per_job=args.max_tasks_per_job)
+    if args.lease is not None:
+        config = dataclasses.replace(config, lease_s=args.lease)
     runtime = LabRuntime(args, paths)
     provider = await loop.run_in_executor(None, runtime.start)
     engine = Engine(
         paths=paths, provider=provider, database=database,
-        host_enabled=not args.no_host_tasks,
-        config=EngineConfig(max_tasks_per_job=args.max_tasks_per_job, lease_s=args.lease),
+        host_enabled=not args.no_host_tasks, config=config,
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from app.engine.storethread import StoreThread
 
@@ -83,21 +83,3 @@ class Batcher(Generic[I, R]):
             else:
                 future.set_result(result)
 
-
-def each(fn: Callable[..., R]) -> Callable[[Sequence[tuple[Any, ...]]], list[R | Exception]]:
-    """A batch function that calls ``fn(*args, **kwargs)`` for each ``(args, kwargs)``
-    item, all in one transaction, each in its own savepoint; exceptions are collected."""
-    from app.store.db import database_proxy
-
-    def run(items: Sequence[tuple[Any, ...]]) -> list[R | Exception]:
-        out: list[R | Exception] = []
-        with database_proxy.atomic():
-            for args, kwargs in items:
-                try:
-                    with database_proxy.atomic():
-                        out.append(fn(*args, **kwargs))
-                except Exception as exc:
-                    out.append(exc)
-        return out
-
-    return run

@@ -139,7 +139,7 @@ class Engine:
     # -- tasks --------------------------------------------------------------------------
     def validate(self, spec: TaskSpec) -> TaskSpec:
         """Kind-aware validation; raises ValidationError and changes nothing."""
-        return self.registry.validate(spec.validated())
+        return self.registry.validate(spec)  # includes spec.validated()
 
     async def submit(self, spec: TaskSpec) -> TaskRecord:
         from app.store import tasks

@@ -6,34 +6,43 @@ store as one call (see ``batcher.py``); rarer changes go straight through.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from app.core.records import ExecutionRecord, TaskRecord
-from app.engine.batcher import Batcher, each
+from app.engine.batcher import Batcher
 from app.engine.storethread import StoreThread
 
 
 class TaskOps:
     def __init__(self, store: StoreThread, owner: str) -> None:
-        from app.store import tasks
+        from app.store import hotpath
 
         self._store = store
         self.owner = owner
-        self._starts: Batcher[Any, tuple[TaskRecord, ExecutionRecord]] = Batcher(
-            store, each(tasks.start))
-        self._completes: Batcher[Any, TaskRecord] = Batcher(store, each(tasks.complete))
-        self._fails: Batcher[Any, TaskRecord] = Batcher(store, each(tasks.fail))
+        self._starts: Batcher[str, tuple[TaskRecord, ExecutionRecord]] = Batcher(
+            store, functools.partial(hotpath.start_many, owner))
+        self._completes: Batcher[Any, TaskRecord] = Batcher(
+            store, functools.partial(hotpath.complete_many, owner))
+        self._fails: Batcher[Any, TaskRecord] = Batcher(
+            store, functools.partial(hotpath.fail_many, owner))
 
     async def start(self, uid: str) -> tuple[TaskRecord, ExecutionRecord]:
-        return await self._starts.submit(((uid, self.owner), {}))
+        return await self._starts.submit(uid)
 
     async def complete(self, uid: str, execution_id: int, result: Any,
                        metadata: dict[str, Any] | None = None) -> TaskRecord:
-        return await self._completes.submit(
-            ((uid, self.owner, execution_id, result), {"metadata": metadata}))
+        return await self._completes.submit((uid, execution_id, result, metadata))
 
-    async def fail(self, uid: str, execution_id: int, **kwargs: Any) -> TaskRecord:
-        return await self._fails.submit(((uid, self.owner, execution_id), kwargs))
+    async def fail(self, uid: str, execution_id: int, *, error: str,
+                   traceback: str | None = None, reason: str = "error",
+                   retryable: bool = True, retry_delay: float | None = None,
+                   metadata: dict[str, Any] | None = None) -> TaskRecord:
+        from app.store.hotpath import FailItem
+
+        return await self._fails.submit(FailItem(
+            uid, execution_id, error, traceback=traceback, reason=reason,
+            retryable=retryable, retry_delay=retry_delay, metadata=metadata))
 
     async def revoke(self, uid: str, execution_id: int, reason: str) -> TaskRecord:
         from app.store import tasks

@@ -36,7 +36,13 @@ _QT_LEVELS = {
 }
 
 
+# Harmless platform-plugin notices (the offscreen plugin cannot resize native windows).
+_QT_NOISE = ("propagateSizeHints",)
+
+
 def _qt_message(msg_type: QtMsgType, context: Any, message: str) -> None:
+    if any(noise in message for noise in _QT_NOISE):
+        return
     qt_log.log(_QT_LEVELS.get(msg_type, logging.WARNING), "%s", message)
 
 
@@ -70,8 +76,7 @@ def run_console(args: argparse.Namespace, paths: Paths) -> int:
 
 async def _main(app: QApplication, args: argparse.Namespace, paths: Paths, guard: Any,
                 started: float) -> int:
-    from app.cli.serve import LabRuntime
-    from app.engine.config import EngineConfig
+    from app.cli.serve import LabRuntime, stored_config
     from app.engine.engine import Engine
     from app.gui.mainwindow import MainWindow
     from app.gui.settings_store import load_gui_settings
@@ -79,31 +84,35 @@ async def _main(app: QApplication, args: argparse.Namespace, paths: Paths, guard
 
     closing = asyncio.Event()
     app.aboutToQuit.connect(closing.set)
+    app.setQuitOnLastWindowClosed(False)
     settings = load_gui_settings(paths)
     apply_theme(app, settings.theme)
     loop = asyncio.get_running_loop()
-    runtime = LabRuntime(args, paths)
-    try:
-        provider = await loop.run_in_executor(None, runtime.start)
-    except Exception as exc:
-        log.error("could not start the device side: %s", exc)
-        provider = None
-    engine = Engine(paths=paths, provider=provider, database=args.database,
-                    config=EngineConfig())
+    engine = Engine(paths=paths, provider=None, database=args.database,
+                    config=stored_config(args, paths, args.database))
     window = MainWindow(engine, paths=paths, demo=args.demo)
     guard.raise_requested.connect(window.bring_to_front)
+    window.close_requested.connect(closing.set)
     window.show()
     log.info("main window visible after %.0f ms", (time.perf_counter() - started) * 1000)
+    runtime = LabRuntime(args, paths)
     exit_code = 0
     try:
+        try:
+            engine.provider = await loop.run_in_executor(None, runtime.start)
+        except Exception as exc:  # the console still opens: history, queue, settings work
+            log.error("could not start the device side: %s", exc)
+            window.bridge.error.emit(f"devices unavailable: {exc}")
         await engine.start()
         window.engine_started()
         if args.self_test:
             exit_code = await window.self_test()
-            app.quit()
+            closing.set()
         await closing.wait()
     finally:
         window.shutting_down()
         await engine.stop()
         await loop.run_in_executor(None, runtime.stop)
+        window.hide()
     return exit_code
+
