@@ -60,10 +60,16 @@ class EngineBridge(QObject):
         self.engine = engine
         self._tasks: set[asyncio.Task[Any]] = set()
         self._coalescer = Coalescer(engine.bus, self._flush, interval=1 / 60)
+        self._closed = False
         self.events_received = 0
 
     def close(self) -> None:
+        """Stop delivering: engine calls still running for widgets are cancelled, so
+        nothing touches a widget after the window is gone."""
+        self._closed = True
         self._coalescer.close()
+        for task in list(self._tasks):
+            task.cancel()
 
     @property
     def received(self) -> int:
@@ -76,7 +82,7 @@ class EngineBridge(QObject):
 
         def done(t: asyncio.Task[Any]) -> None:
             self._tasks.discard(t)
-            if t.cancelled():
+            if t.cancelled() or self._closed:
                 return
             exc = t.exception()
             if exc is not None:
