@@ -13,7 +13,8 @@ Steps (each one fails the run with a message saying what is wrong):
 2. ``pyinstaller --clean packaging/taskdesk.spec`` into a clean work directory;
 3. check the bundle's layout (programs, resources, adb with its exec bit, Qt plugins);
 4. smoke-test the frozen binary in a sandbox (packaging/smoke.py says what it checks);
-5. write ``<dist>/taskdesk-<version>-<platform>.tar.gz`` and print sizes and times.
+5. write ``<dist>/taskdesk-<version>-<platform>.tar.gz``, unpack it elsewhere and run
+   both programs from there; print sizes and times.
 
 The spec imports :func:`read_project` and :func:`bundle_name` from here, so both
 agree on the bundle's name. This module imports nothing outside the standard library
@@ -240,6 +241,33 @@ def write_archive(bundle: Path, dist: Path) -> Path:
     return archive
 
 
+def check_archive(archive: Path, name: str, version: str) -> list[str]:
+    """Unpack the archive elsewhere and run the programs from there.
+
+    Proves the archive keeps exec bits and Qt's library links, and that the bundle
+    does not depend on where it was built.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="taskdesk-unpacked-") as tmp:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="tar")
+        problems = []
+        # Windows: the windowed taskdesk.exe has no stdout; its console twin answers.
+        cli = "taskdesk-cli" if sys.platform == "win32" else "taskdesk"
+        for program, prog_name in ((cli, "taskdesk"), ("taskdesk-agent", "taskdesk-agent")):
+            exe = Path(tmp) / name / f"{program}{EXE_SUFFIX}"
+            proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
+                                  timeout=60)
+            if proc.returncode != 0 or proc.stdout.strip() != f"{prog_name} {version}":
+                problems.append(f"unpacked {program} --version: exit {proc.returncode}, "
+                                f"{proc.stdout.strip()!r} {proc.stderr.strip()[-300:]!r}")
+        broken = [str(p.relative_to(tmp)) for p in Path(tmp).rglob("*")
+                  if p.is_symlink() and not p.exists()]
+        problems += [f"unpacked archive has a dangling link {link}" for link in broken]
+    return problems
+
+
 # -- main -----------------------------------------------------------------------------------
 @dataclass
 class BuildReport:
@@ -321,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_archive and not report.problems:
         archive = write_archive(bundle, dist)
         report.archive, report.archive_mb = str(archive), round(archive.stat().st_size / 1e6, 1)
+        report.problems += check_archive(archive, bundle.name, project["version"])
     return _finish(report, args.report)
 
 
