@@ -67,9 +67,11 @@ async def make_engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
         started.append(engine)
         if lab is not None:
             online = len(lab.serials) if expect_devices is None else expect_devices
-            await engine.wait_until(
-                lambda: sum(1 for v in engine.device_views() if v.dispatch == "idle") >= online,
-                timeout=15)
+            # Online, not idle: a restarted engine may pick up pending work at once.
+            ready = await engine.wait_until(
+                lambda: sum(v.record.state.value == "online"
+                            for v in engine.device_views()) >= online, timeout=15)
+            assert ready, "the lab's phones did not come online"
         try:
             yield engine
         finally:
