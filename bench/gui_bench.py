@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -49,17 +50,27 @@ async def bench_load(app: QApplication, work: Path, phones: int, seconds: float)
     from app.core.paths import Paths
     from app.core.taskspec import TaskSpec
     from app.devices.adb import AdbProvider
-    from app.devices.sim import SimLab
     from app.engine.config import EngineConfig
     from app.engine.engine import Engine
     from app.gui.mainwindow import MainWindow
     from app.store import tasks
 
     loop = asyncio.get_running_loop()
-    lab = SimLab(phones, work / "lab", seed=1)
-    await loop.run_in_executor(None, lab.start)
+    # The phones live in their own process, as real phones would: the console's
+    # process should pay only for the console.
+    lab = subprocess.Popen([sys.executable, "-m", "app.devices.sim", "--phones", str(phones),
+                            "--workdir", str(work / "lab")], stdout=subprocess.PIPE,
+                           text=True, cwd=Path(__file__).resolve().parents[1])
+    assert lab.stdout is not None
+    port = 0
+    for line in lab.stdout:
+        match = re.match(r"adb server: [\d.]+:(\d+)", line)
+        if match:
+            port = int(match.group(1))
+        if line.startswith("running"):
+            break
     paths = Paths(work / "load")
-    engine = Engine(paths=paths, provider=AdbProvider(lab.adb_host, lab.adb_port),
+    engine = Engine(paths=paths, provider=AdbProvider("127.0.0.1", port),
                     config=EngineConfig(battery_interval_s=5.0))
     window = MainWindow(engine, paths=paths, demo=True)
     window.show()
@@ -94,7 +105,8 @@ async def bench_load(app: QApplication, work: Path, phones: int, seconds: float)
           f"{'OK' if p99 < 16 else 'ABOVE TARGET'}; RSS {rss_mb():.0f} MB")
     window.shutting_down()
     await engine.stop()
-    await loop.run_in_executor(None, lab.stop)
+    lab.send_signal(signal.SIGINT)
+    lab.wait(timeout=30)
     window.close()
 
 
@@ -145,11 +157,11 @@ async def bench_history(app: QApplication, work: Path, rows: int) -> None:
     window.show()
     window.history_dock.raise_()
     await engine.start()
-    model = window.history.model
     loaded: list[float] = []
-    model.page_loaded.connect(lambda *_: loaded.append(time.perf_counter()))
     t_first = time.perf_counter()
-    window.engine_started()
+    window.engine_started()  # creates the history model: count + first page
+    model = window.history.model
+    model.page_loaded.connect(lambda *_: loaded.append(time.perf_counter()))
     while not loaded and time.perf_counter() - t_first < 10:
         await asyncio.sleep(0.001)
     first_paint = (loaded[0] - t_first) * 1000 if loaded else float("nan")
