@@ -138,6 +138,10 @@ class MainWindow(QMainWindow):
             self._tray.show()
 
     def shutting_down(self) -> None:
+        from app.gui.panes.loader import StoreLoader
+
+        for loader in self.findChildren(StoreLoader):
+            loader.close()
         self.status.stop()
         self.devices.shutting_down()
         self.bridge.close()

@@ -54,6 +54,7 @@ class StoreLoader(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timer_timeout)
         self._delivered.connect(self._on_delivered, Qt.ConnectionType.QueuedConnection)
+        self._closed = False
         self.runs = 0  # how many queries actually ran (tests check the coalescing)
 
     def request(self) -> None:
@@ -66,11 +67,18 @@ class StoreLoader(QObject):
         wait = self._last_start + self._interval_s - time.monotonic()
         self._timer.start(max(0, int(wait * 1000)))
 
+    def close(self) -> None:
+        """Stop for good (shutdown): no new runs, late results are dropped."""
+        self._closed = True
+        self._timer.stop()
+
     def busy(self) -> bool:
         """True while a query is queued or running."""
         return self._inflight is not None or self._timer.isActive()
 
     def _on_timer_timeout(self) -> None:
+        if self._closed:
+            return
         self._last_start = time.monotonic()
         self.runs += 1
         future = self._store.submit(self._query)
@@ -84,6 +92,8 @@ class StoreLoader(QObject):
 
     def _on_delivered(self, future: Future[Any]) -> None:
         self._inflight = None
+        if self._closed:
+            return
         error = future.exception()
         if error is not None:
             message = getattr(error, "message", None) or str(error) or type(error).__name__
