@@ -89,8 +89,10 @@ class DeviceTableModel(QAbstractTableModel):
         self.states_changed.emit()
 
     def update_views(self, views: Iterable[DeviceView]) -> None:
-        """Apply changed or new phones (one ``dataChanged`` per changed row)."""
+        """Apply changed or new phones: one ``dataChanged`` over the changed rows, so the
+        sorting proxy re-sorts once per flush, not once per phone."""
         states = False
+        changed: list[int] = []
         for view in views:
             row = self._rows.get(view.serial)
             if row is None:
@@ -105,17 +107,24 @@ class DeviceTableModel(QAbstractTableModel):
                 self._progress.pop(view.serial, None)
             states = states or display_state(old) != display_state(view)
             self._views[row] = view
-            self._emit_row(row)
+            changed.append(row)
+        if changed:
+            self.dataChanged.emit(self.index(min(changed), 0),
+                                  self.index(max(changed), len(self.HEADERS) - 1))
         if states:
             self.states_changed.emit()
 
     def apply_progress(self, events: Iterable[ExecutionProgress]) -> None:
-        """Patch the task column of phones running the reporting tasks."""
+        """Patch the task column of phones running the reporting tasks (one signal)."""
+        changed: list[int] = []
         for event in events:
             row = self._rows.get(event.serial or "")
             if row is not None and self._views[row].task_uid == event.task_uid:
                 self._progress[event.serial or ""] = event
-                self._emit_row(row, self.TASK)
+                changed.append(row)
+        if changed:
+            self.dataChanged.emit(self.index(min(changed), self.TASK),
+                                  self.index(max(changed), self.TASK))
 
     def view(self, row: int) -> DeviceView | None:
         return self._views[row] if 0 <= row < len(self._views) else None
@@ -170,11 +179,6 @@ class DeviceTableModel(QAbstractTableModel):
         return None
 
     # -- internals ----------------------------------------------------------------------
-    def _emit_row(self, row: int, column: int | None = None) -> None:
-        first = self.index(row, column if column is not None else 0)
-        last = self.index(row, column if column is not None else len(self.HEADERS) - 1)
-        self.dataChanged.emit(first, last)
-
     def _text(self, view: DeviceView, column: int) -> str:
         record = view.record
         if column == self.SERIAL:
