@@ -110,3 +110,9 @@ def _empty_pg_tables(url: str) -> None:
                 cur.execute(f"DELETE FROM {name}")
     finally:
         conn.close()
+
+
+@pytest.fixture
+def db(store: peewee.Database) -> peewee.Database:
+    """``store`` under the name the lock, device and audit tests use."""
+    return store

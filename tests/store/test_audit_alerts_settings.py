@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import warnings
 from typing import Any
 
 import pytest
@@ -15,32 +13,11 @@ from app.core.settings import VERSION_KEY
 from app.store import alerts, settings
 from app.store.audit import audit, list_audit
 from app.store.db import close_database, open_database
-from app.store.models import ALL_MODELS, Alert, AuditLog, Setting
+from app.store.models import Alert, AuditLog, Setting
 
 T0 = 1_700_000_000.0
 
 
-def _backends() -> list[object]:
-    params: list[object] = ["sqlite"]
-    if os.environ.get("TASKDESK_TEST_PG_URL"):
-        params.append(pytest.param("pg", marks=pytest.mark.pg))
-    return params
-
-
-@pytest.fixture(params=_backends())
-def db(request, tmp_path):
-    pg = request.param == "pg"
-    with warnings.catch_warnings():
-        # peewee 4 deprecates db.py's PostgreSQL "autorollback" option (not ours to change).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        database = open_database(os.environ["TASKDESK_TEST_PG_URL"] if pg else tmp_path / "t.db")
-    if pg:
-        database.drop_tables(ALL_MODELS)
-    database.create_tables(ALL_MODELS)
-    yield database
-    if pg:
-        database.drop_tables(ALL_MODELS)
-    close_database()
 
 
 # -- audit ---------------------------------------------------------------------------
@@ -106,12 +83,10 @@ def test_cooldown_allows_one_alert_per_key_per_window(db) -> None:
     assert Alert.select().count() == 5
 
 
-def test_cooldown_survives_a_restart(db, tmp_path, request) -> None:
-    if request.node.callspec.params["db"] == "pg":
-        pytest.skip("reopening applies to the SQLite file")
+def test_cooldown_survives_a_restart(db, store_location: str) -> None:
     assert alerts.raise_alert("stuck", "m", cooldown_key="k", now=T0)
     close_database()
-    open_database(tmp_path / "t.db")
+    open_database(store_location)
     assert alerts.raise_alert("stuck", "m", cooldown_key="k", now=T0 + 60) is None
     assert Alert.select().count() == 1
 

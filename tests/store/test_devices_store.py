@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import warnings
 
 import pytest
 
@@ -12,33 +10,11 @@ from app.core.enums import DeviceState
 from app.core.errors import NotFoundError, ValidationError
 from app.core.records import DeviceRecord
 from app.store import devices
-from app.store.db import close_database, open_database
-from app.store.models import ALL_MODELS, BatterySample, Device
+from app.store.models import BatterySample, Device
 
 T0 = 1_700_000_000.0
 
 
-def _backends() -> list[object]:
-    params: list[object] = ["sqlite"]
-    if os.environ.get("TASKDESK_TEST_PG_URL"):
-        params.append(pytest.param("pg", marks=pytest.mark.pg))
-    return params
-
-
-@pytest.fixture(params=_backends())
-def db(request, tmp_path):
-    pg = request.param == "pg"
-    with warnings.catch_warnings():
-        # peewee 4 deprecates db.py's PostgreSQL "autorollback" option (not ours to change).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        database = open_database(os.environ["TASKDESK_TEST_PG_URL"] if pg else tmp_path / "t.db")
-    if pg:
-        database.drop_tables(ALL_MODELS)
-    database.create_tables(ALL_MODELS)
-    yield database
-    if pg:
-        database.drop_tables(ALL_MODELS)
-    close_database()
 
 
 def _pixel(now: float, **overrides) -> DeviceRecord:

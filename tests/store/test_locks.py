@@ -23,27 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
 
 
-def _backends() -> list[object]:
-    params: list[object] = ["sqlite"]
-    if os.environ.get("TASKDESK_TEST_PG_URL"):
-        params.append(pytest.param("pg", marks=pytest.mark.pg))
-    return params
-
-
-@pytest.fixture(params=_backends())
-def db(request, tmp_path):
-    pg = request.param == "pg"
-    with warnings.catch_warnings():
-        # peewee 4 deprecates db.py's PostgreSQL "autorollback" option (not ours to change).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        database = open_database(os.environ["TASKDESK_TEST_PG_URL"] if pg else tmp_path / "t.db")
-    if pg:
-        database.drop_tables(ALL_MODELS)
-    database.create_tables(ALL_MODELS)
-    yield database
-    if pg:
-        database.drop_tables(ALL_MODELS)
-    close_database()
 
 
 def test_a_free_lock_is_taken_and_a_held_one_refused(db) -> None:
@@ -177,11 +156,10 @@ RACER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("backend", _backends())
-def test_processes_racing_on_one_database_never_both_win(tmp_path, backend: str) -> None:
+def test_processes_racing_on_one_database_never_both_win(tmp_path, store_location: str) -> None:
     """Every name ends with exactly one winner, for free names and expired ones alike
     (four processes on one SQLite file, or on one PostgreSQL database)."""
-    location = os.environ["TASKDESK_TEST_PG_URL"] if backend == "pg" else str(tmp_path / "r.db")
+    location = store_location
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         db = open_database(location)
@@ -219,6 +197,4 @@ def test_processes_racing_on_one_database_never_both_win(tmp_path, backend: str)
         db = open_database(location)
     stored = {lk.name: lk.owner for lk in locks.list_locks(now=T0)}
     assert stored == {name: owners[0] for name, owners in winners.items()}
-    if backend == "pg":
-        db.drop_tables(ALL_MODELS)
     close_database()
