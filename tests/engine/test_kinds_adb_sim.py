@@ -19,10 +19,11 @@ import pytest
 from app.devices.adb import AdbProvider
 from app.devices.base import CommandTimeoutError
 from app.devices.sim import SimLab
+from app.engine.devicehandle import EngineDeviceHandle
 from app.engine.kinds.adb_kinds import CommandExitError
 from app.engine.kinds.base import PermanentError, TaskKind
 from app.engine.kinds.registry import KindRegistry, default_registry
-from tests.engine.kindctx import KindTestContext, ProviderDeviceHandle
+from tests.engine.kindctx import KindTestContext
 
 PACKAGE = "com.taskdesk.kindtest"
 
@@ -62,8 +63,8 @@ class Runner:
         cancel = threading.Event()
         ctx = KindTestContext(self.tmp_path / "artifacts", kind=kind, timeout_s=timeout_s)
         ctx.cancel_event = cancel
-        ctx.device = ProviderDeviceHandle(self.provider, self.serial, self.pool, cancel,
-                                          ctx.remaining_time)
+        ctx.device = EngineDeviceHandle(self.provider, self.serial, self.pool, cancel,
+                                        ctx.remaining_time)
         self.ctx = ctx
         return ctx
 
