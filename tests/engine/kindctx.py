@@ -1,4 +1,4 @@
-"""A small concrete ``RunContext`` (and ``DeviceHandle``) for running task kinds in tests.
+"""A small concrete ``RunContext`` for running task kinds in tests.
 
 It implements our own interface (app.engine.kinds.base.RunContext) the simple
 way: artifacts in a temporary directory, progress and artifacts recorded in
