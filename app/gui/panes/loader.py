@@ -17,7 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QWidget
 
 from app.engine.storethread import StoreThread
 
@@ -31,6 +32,8 @@ class StoreLoader(QObject):
         store: the engine's store thread.
         query: a synchronous store function taking no arguments.
         min_interval_ms: least time between the starts of two runs.
+        shown_in: the widget showing the results; while it is hidden, requests only
+            mark the data stale and one run happens when it is shown again.
 
     Signals:
         loaded(object): the query's result (on the GUI thread).
@@ -42,8 +45,13 @@ class StoreLoader(QObject):
     _delivered = Signal(object)
 
     def __init__(self, store: StoreThread, query: Callable[[], Any], *,
-                 min_interval_ms: int = 250, parent: QObject | None = None) -> None:
+                 min_interval_ms: int = 250, parent: QObject | None = None,
+                 shown_in: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._shown_in = shown_in
+        self._stale = False
+        if shown_in is not None:
+            shown_in.installEventFilter(self)
         self._store = store
         self._query = query
         self._interval_s = min_interval_ms / 1000
@@ -59,6 +67,10 @@ class StoreLoader(QObject):
 
     def request(self) -> None:
         """Ask for fresh data; cheap to call on every event."""
+        if self._shown_in is not None and not self._shown_in.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         if self._inflight is not None:
             self._again = True
             return
@@ -66,6 +78,11 @@ class StoreLoader(QObject):
             return
         wait = self._last_start + self._interval_s - time.monotonic()
         self._timer.start(max(0, int(wait * 1000)))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._shown_in and event.type() == QEvent.Type.Show and self._stale:
+            self.request()
+        return False
 
     def close(self) -> None:
         """Stop for good (shutdown): no new runs, late results are dropped."""

@@ -11,7 +11,7 @@ import getpass
 from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelection, QPoint, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QAction, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -89,7 +89,6 @@ class LocksPane(QWidget):
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
         self._loader: StoreLoader | None = None
-        self._stale = False
         self.confirm_dialog: ForceReleaseDialog | None = None
         self._setup_ui()
         self._tick = timer(self, 1000, self.model.tick)
@@ -101,7 +100,8 @@ class LocksPane(QWidget):
         from app.store import locks
 
         self._loader = StoreLoader(self.engine.store, locks.list_locks,
-                                   min_interval_ms=RELOAD_MIN_INTERVAL_MS, parent=self)
+                                   min_interval_ms=RELOAD_MIN_INTERVAL_MS, parent=self,
+                                   shown_in=self)
         self._loader.loaded.connect(self._on_loader_loaded)
         self._loader.failed.connect(lambda message: self.bridge.error.emit(f"Locks: {message}"))
         self._tick.start()
@@ -109,14 +109,9 @@ class LocksPane(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        """Ask for fresh locks (coalesced); a hidden pane reloads when shown instead."""
-        if self._loader is None:
-            return
-        if not self.isVisible():
-            self._stale = True
-            return
-        self._stale = False
-        self._loader.request()
+        """Ask for fresh locks (coalesced; a hidden pane reloads when shown instead)."""
+        if self._loader is not None:
+            self._loader.request()
 
     def selected_locks(self) -> list[LockRecord]:
         rows = self.view.selectionModel().selectedRows()
@@ -236,9 +231,3 @@ class LocksPane(QWidget):
         self.summary.setText(f"{total} lock{'s' if total != 1 else ''}" if shown == total
                              else f"{shown} of {total} locks")
         self.release_action.setEnabled(bool(self.selected_locks()))
-
-    # -- Qt overrides -------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._stale:
-            self.reload()

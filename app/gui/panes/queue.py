@@ -14,7 +14,7 @@ import logging
 from functools import partial
 
 from PySide6.QtCore import QItemSelection, QPoint, Qt
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -76,7 +76,6 @@ class QueuePane(QWidget):
         self._actor = getpass.getuser()
         self.model = QueueTaskModel(self)
         self._loader: StoreLoader | None = None
-        self._stale = False
         self._setup_ui()
         self._tick = timer(self, 1000, self.model.tick)
         self._poll = timer(self, POLL_INTERVAL_MS, self.reload)
@@ -89,7 +88,8 @@ class QueuePane(QWidget):
     # -- public API -------------------------------------------------------------------
     def engine_started(self) -> None:
         self._loader = StoreLoader(self.engine.store, partial(load_snapshot, self.limit),
-                                   min_interval_ms=RELOAD_MIN_INTERVAL_MS, parent=self)
+                                   min_interval_ms=RELOAD_MIN_INTERVAL_MS, parent=self,
+                                   shown_in=self)
         self._loader.loaded.connect(self._on_loader_loaded)
         self._loader.failed.connect(self._on_loader_failed)
         for name in self.engine.registry.names():
@@ -99,14 +99,9 @@ class QueuePane(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        """Ask for fresh rows (coalesced); a hidden pane reloads when shown instead."""
-        if self._loader is None:
-            return
-        if not self.isVisible():
-            self._stale = True
-            return
-        self._stale = False
-        self._loader.request()
+        """Ask for fresh rows (coalesced; a hidden pane reloads when shown instead)."""
+        if self._loader is not None:
+            self._loader.request()
 
     def selected_tasks(self) -> list[TaskRecord]:
         rows = self.view.selectionModel().selectedRows()
@@ -472,9 +467,3 @@ class QueuePane(QWidget):
         waiting = bool(self._waiting(chosen))
         self.priority_menu.setEnabled(waiting)
         self.priority_button.setEnabled(waiting)
-
-    # -- Qt overrides -------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._stale:
-            self.reload()
