@@ -7,7 +7,7 @@ store thread can be used safely on the event loop or in the GUI.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from app.core.clock import iso, now
 from app.core.enums import (
@@ -18,6 +18,33 @@ from app.core.enums import (
     TaskState,
 )
 from app.core.targets import Target
+
+R = TypeVar("R")
+
+
+def assemble(cls: type[R], fields: dict[str, Any]) -> R:
+    """An instance of the frozen dataclass ``cls`` holding ``fields``, which must name
+    every field, each already of its declared type.
+
+    For the store's hot path: a frozen dataclass's ``__init__`` pays one
+    ``object.__setattr__`` per field (about 10 µs for a ``TaskRecord``), and every task
+    becomes a record four times on its way through the engine. The result is equal
+    to ``cls(**fields)`` (tests hold them to it).
+    """
+    record = object.__new__(cls)
+    record.__dict__.update(fields)
+    return record
+
+
+def amended(record: R, **changes: Any) -> R:
+    """``dataclasses.replace`` for records whose changed fields need no ``__post_init__``
+    nor conversion: a copy of ``record`` with ``changes``, at a tenth of the cost."""
+    if not changes.keys() <= record.__dict__.keys():
+        raise TypeError(f"{type(record).__name__} has no field(s) "
+                        f"{sorted(changes.keys() - record.__dict__.keys())}")
+    copy = object.__new__(type(record))
+    copy.__dict__.update(record.__dict__, **changes)
+    return copy
 
 
 @dataclass(frozen=True)

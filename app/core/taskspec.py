@@ -73,6 +73,8 @@ class TaskSpec:
             raise ValidationError("created_by is too long", field="created_by")
         if not isinstance(self.target, Target):
             raise ValidationError("target must be a Target", field="target")
+        if priority is self.priority and timeout is self.timeout_s:
+            return self  # already normal: a spec is validated at each layer it crosses
         return replace(self, priority=priority, timeout_s=timeout)
 
     @classmethod

@@ -25,7 +25,7 @@ import peewee
 from app.core import clock
 from app.core.enums import EXEC_TRANSITIONS, TERMINAL_EXEC_STATUSES, ExecStatus, TaskState
 from app.core.errors import ConflictError, NotFoundError, TransitionError, ValidationError
-from app.core.records import ExecutionRecord
+from app.core.records import ExecutionRecord, assemble
 from app.store.dialect import for_update, unindexed, write_transaction
 from app.store.models import Execution, Task
 from app.store.rows import column, dicts, first_dict
@@ -44,27 +44,30 @@ TIMEOUT_REASON = "timeout"
 
 def execution_record(row: Mapping[str, Any]) -> ExecutionRecord:
     """A frozen record from a ``.dicts()`` row of ``Execution``."""
-    return ExecutionRecord(
-        id=int(row["id"]),
-        task_id=row["task_id"],
-        task_name=row["task_name"],
-        module=row["module"],
-        status=ExecStatus(row["status"]),
-        created_at=float(row["created_at"]),
-        attempt=int(row["attempt"]),
-        device_serial=row["device_serial"],
-        agent_uuid=row["agent_uuid"],
-        created_by=row["created_by"] or "",
-        args=_as_list(row["args"]),
-        kwargs=_as_dict(row["kwargs"]),
-        result=row["result"],
-        error=row["error"],
-        traceback=row["traceback"],
-        metadata=_as_dict(row["metadata"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        timeout_s=row["timeout_s"],
-    )
+    return assemble(ExecutionRecord, {
+        "id": int(row["id"]),
+        "task_id": row["task_id"],
+        "task_name": row["task_name"],
+        "module": row["module"],
+        "status": _STATUSES[row["status"]],
+        "created_at": float(row["created_at"]),
+        "attempt": int(row["attempt"]),
+        "device_serial": row["device_serial"],
+        "agent_uuid": row["agent_uuid"],
+        "created_by": row["created_by"] or "",
+        "args": _as_list(row["args"]),
+        "kwargs": _as_dict(row["kwargs"]),
+        "result": row["result"],
+        "error": row["error"],
+        "traceback": row["traceback"],
+        "metadata": _as_dict(row["metadata"]),
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "timeout_s": row["timeout_s"],
+    })
+
+
+_STATUSES = {status.value: status for status in ExecStatus}
 
 
 def create_execution(

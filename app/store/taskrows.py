@@ -11,7 +11,7 @@ import peewee
 from app.core import clock
 from app.core.enums import Priority, TaskState
 from app.core.errors import ConflictError, NotFoundError, ValidationError
-from app.core.records import TaskRecord
+from app.core.records import TaskRecord, assemble
 from app.core.targets import Target
 from app.store.dialect import for_update
 from app.store.models import JsonField, Task
@@ -33,39 +33,42 @@ MAX_OWNER = 128
 MAX_LEASE_S = 24 * 3600.0
 
 _target_cache: dict[tuple[str, str | None], Target] = {}
+# Enum lookups by value without the cost of calling the enum class.
+_PRIORITIES = {int(p): p for p in Priority}
+_STATES = {s.value: s for s in TaskState}
 
 
 def task_record(row: Mapping[str, Any]) -> TaskRecord:
     """A frozen record from a ``.dicts()`` row of ``Task``."""
-    return TaskRecord(
-        id=int(row["id"]),
-        uid=row["uid"],
-        kind=row["kind"],
-        payload=dict(row["payload"] or {}),
-        queue=row["queue"],
-        priority=Priority(int(row["priority"])),
-        target=stored_target(row["target_kind"], row["target_value"]),
-        state=TaskState(row["state"]),
-        attempts=int(row["attempts"]),
-        max_attempts=int(row["max_attempts"]),
-        timeout_s=float(row["timeout_s"]),
-        created_at=float(row["created_at"]),
-        updated_at=float(row["updated_at"]),
-        source=row["source"],
-        created_by=row["created_by"] or "",
-        not_before=row["not_before"],
-        dedupe_key=row["dedupe_key"],
-        lease_owner=row["lease_owner"],
-        lease_expires_at=row["lease_expires_at"],
-        device_serial=row["device_serial"],
-        agent_uuid=row["agent_uuid"],
-        last_error=row["last_error"],
-        result=row["result"],
-        cancel_requested=bool(row["cancel_requested"]),
-        finished_at=row["finished_at"],
-        progress_percent=row["progress_percent"],
-        progress_message=row["progress_message"],
-    )
+    return assemble(TaskRecord, {
+        "id": int(row["id"]),
+        "uid": row["uid"],
+        "kind": row["kind"],
+        "payload": dict(row["payload"] or {}),
+        "queue": row["queue"],
+        "priority": _PRIORITIES[int(row["priority"])],
+        "target": stored_target(row["target_kind"], row["target_value"]),
+        "state": _STATES[row["state"]],
+        "attempts": int(row["attempts"]),
+        "max_attempts": int(row["max_attempts"]),
+        "timeout_s": float(row["timeout_s"]),
+        "created_at": float(row["created_at"]),
+        "updated_at": float(row["updated_at"]),
+        "source": row["source"],
+        "created_by": row["created_by"] or "",
+        "not_before": row["not_before"],
+        "dedupe_key": row["dedupe_key"],
+        "lease_owner": row["lease_owner"],
+        "lease_expires_at": row["lease_expires_at"],
+        "device_serial": row["device_serial"],
+        "agent_uuid": row["agent_uuid"],
+        "last_error": row["last_error"],
+        "result": row["result"],
+        "cancel_requested": bool(row["cancel_requested"]),
+        "finished_at": row["finished_at"],
+        "progress_percent": row["progress_percent"],
+        "progress_message": row["progress_message"],
+    })
 
 
 def read_task_rows(db: peewee.Database, sql: str, params: Sequence[Any]) -> list[Row]:

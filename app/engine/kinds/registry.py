@@ -9,7 +9,6 @@ does not provide a ``TaskKind`` is logged and reported, never fatal.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from app.core.enums import TargetKind
 from app.core.errors import ValidationError
 from app.core.payload import check_payload_size
+from app.core.records import amended
 from app.core.taskspec import KIND_RE, TaskSpec
 from app.engine.kinds.base import TaskKind
 
@@ -147,7 +147,7 @@ class KindRegistry:
         payload = kind.validate(spec.payload)
         # Defaults filled in by the kind count against the size limit too.
         check_payload_size(payload)
-        return dataclasses.replace(spec, payload=payload)
+        return amended(spec, payload=payload)
 
     def allows_target(self, name: str, target: TargetKind) -> bool:
         """Whether kind ``name`` may run on a target of this kind."""
