@@ -177,11 +177,7 @@ class JobRunner:
         attempt = RunningAttempt(task, execution_id, runner, cancel_event, slot)
         self.running[task.uid] = attempt
         try:
-            done, _ = await asyncio.wait({runner}, timeout=task.timeout_s)
-            if not done:
-                attempt.interrupt("timeout")
-            if not runner.done():
-                await asyncio.wait({runner}, timeout=CANCEL_GRACE_S)
+            await _settled(attempt, task.timeout_s)
             if not runner.done():
                 log.error("task %s (%s) ignored its cancellation", task.uid, task.kind)
             status = await self._record(attempt, ctx)
@@ -276,6 +272,36 @@ class JobRunner:
             await self._store.call(fn, *args)
         except Exception:
             log.exception("store call %s failed", getattr(fn, "__name__", fn))
+
+
+async def _settled(attempt: RunningAttempt, timeout_s: float) -> None:
+    """Wait until the attempt's coroutine ends. Once ``timeout_s`` pass it is
+    interrupted (reason ``timeout``) and, should it ignore its cancellation, given up
+    on ``CANCEL_GRACE_S`` later. (One timer and one future: ``asyncio.wait`` cost more
+    than all the rest of a short attempt's bookkeeping.)"""
+    loop = asyncio.get_running_loop()
+    settled: asyncio.Future[None] = loop.create_future()
+    runner = attempt.runner
+    timer: asyncio.TimerHandle | None = None
+
+    def settle(_: object = None) -> None:
+        if not settled.done():
+            settled.set_result(None)
+
+    def expire() -> None:
+        nonlocal timer
+        if not runner.done():
+            attempt.interrupt("timeout")
+            timer = loop.call_later(CANCEL_GRACE_S, settle)
+
+    timer = loop.call_later(timeout_s, expire)
+    runner.add_done_callback(settle)
+    try:
+        await settled
+    finally:
+        assert timer is not None
+        timer.cancel()
+        runner.remove_done_callback(settle)
 
 
 def _jsonable(value: Any) -> Any:
