@@ -138,8 +138,12 @@ def _coerce(f: Field, value: Any) -> Any:
     return result
 
 
+# One encoder: ``json.dumps`` with options builds a new one on every call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def encoded_size(payload: Any) -> int:
-    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(_encode(payload).encode())
 
 
 def check_payload_size(payload: Any, limit: int = MAX_PAYLOAD_BYTES) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from app.core.enums import DispatchState
@@ -102,17 +102,19 @@ class Dispatcher:
             self._schedule(rate_wait)
         if not slots:
             return
-        claimed = await self._store.call(task_store.claim, self._owner, slots,
-                                         lease_s=self._config.lease_s)
+        claimed, started = await self._store.call(task_store.claim_and_start, self._owner,
+                                                  slots, lease_s=self._config.lease_s)
         self.claims += 1
-        got_any = False
+        got_any = bool(started)
+        for task, execution in started:
+            self._start_host_job(self._jobs.run_started(task, execution))
         for key, tasks in claimed.items():
             if not tasks:
                 continue
             got_any = True
-            if key == "host" or key is None:
+            if key == task_store.HOST_KEY or key is None:
                 for task in tasks:
-                    self._start_host_job(task)
+                    self._start_host_job(self._jobs.run_job(None, [task]))
             else:
                 self._start_device_job(str(key), tasks)
         if got_any:
@@ -130,14 +132,14 @@ class Dispatcher:
         slot.job = job
         self._devices.publish(slot)
 
-    def _start_host_job(self, task: TaskRecord) -> None:
+    def _start_host_job(self, job: Coroutine[Any, Any, None]) -> None:
         self._host_jobs += 1
 
         def done() -> None:
             self._host_jobs -= 1
             self.wake()
 
-        self._spawn(self._jobs.run_job(None, [task]), done)
+        self._spawn(job, done)
 
     def _job_done(self, serial: str) -> None:
         slot = self._devices.slots.get(serial)

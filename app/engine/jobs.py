@@ -19,13 +19,14 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.core.enums import ExecStatus, HolderKind
 from app.core.errors import ConflictError, TaskDeskError, ValidationError
-from app.core.records import TaskRecord
+from app.core.records import ExecutionRecord, TaskRecord
 from app.devices.base import (
     CommandTimeoutError,
     DeviceGoneError,
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 SKIPPED_RESULT = {"success": False, "status": "skipped", "reason": "task_already_running"}
 CANCEL_GRACE_S = 5.0
+SHUTDOWN_ERROR = "interrupted: TaskDesk was shut down during the attempt"
 
 
 @dataclass
@@ -124,6 +126,34 @@ class JobRunner:
                 await self._run_task(slot, task)
         finally:
             self.held.difference_update(t.uid for t in tasks)
+
+    async def run_started(self, task: TaskRecord, execution: ExecutionRecord) -> None:
+        """Run a host task the claim has already started (``claim_and_start``)."""
+        try:
+            kind = self._registry.get(task.kind)
+        except ValidationError as exc:
+            await self._end_unrun(task, execution.id, self.ops.fail(
+                task.uid, execution.id, error=f"{exc.message} (is its plugin installed?)",
+                reason="unknown_kind", retryable=False))
+            return
+        if self._stopping:  # claimed just as the engine began to stop
+            await self._end_unrun(task, execution.id, self.ops.interrupt(
+                task.uid, execution.id, error=SHUTDOWN_ERROR, reason="shutdown"))
+            return
+        self.held.add(task.uid)  # its lease is renewed while it runs
+        try:
+            await self._attempt(None, kind, task, execution.id)
+        finally:
+            self.held.discard(task.uid)
+
+    async def _end_unrun(self, task: TaskRecord, execution_id: int,
+                         outcome: Awaitable[TaskRecord]) -> None:
+        try:
+            updated = await outcome
+        except ConflictError as exc:
+            log.warning("outcome of %s not recorded: %s", task.uid, exc)
+            return
+        self._bus.publish(TaskChanged(task=updated))
 
     async def _run_task(self, slot: DeviceSlot | None, task: TaskRecord) -> None:
         from app.store import locks
@@ -210,7 +240,7 @@ class JobRunner:
                 status = ExecStatus.REVOKED
                 updated = await self.ops.revoke(task.uid, ex_id, "cancelled by operator")
             elif attempt.reason == "shutdown":
-                error = "interrupted: TaskDesk was shut down during the attempt"
+                error = SHUTDOWN_ERROR
                 updated = await self.ops.interrupt(task.uid, ex_id, error=error, metadata=meta,
                                                    reason="shutdown")
             else:

@@ -38,12 +38,11 @@ from app.core.errors import (
     TransitionError,
     ValidationError,
 )
-from app.core.records import ExecutionRecord, TaskRecord
+from app.core.records import TaskRecord
+from app.store.attempts import StartResult, open_attempts
 from app.store.dialect import current_db, write_transaction
-from app.store.executions import execution_record
 from app.store.hotsql import (
     FAIL_TASK_COLUMNS,
-    INSERT_COLUMNS,
     Sql,
     decode_json,
     encode_json,
@@ -51,7 +50,6 @@ from app.store.hotsql import (
 )
 from app.store.taskrows import Row, check_owner, task_record, when
 
-StartResult = tuple[TaskRecord, ExecutionRecord]
 CompleteItem = tuple[str, int, Any, "dict[str, Any] | None"]
 """``(uid, execution_id, result, metadata)``: the arguments of ``lifecycle.complete``."""
 
@@ -218,41 +216,10 @@ def _start_chunk(db: peewee.Database, sql: Sql, owner: str, uids: list[str],
     if not good:
         return [error for error in checked if isinstance(error, TaskDeskError)]
     sql.start_tasks(db, [row["id"] for row in good], at)
-    new_rows = [_execution_row(row, owner, at) for row in good]
-    worker = encode_json({"worker": owner})
-    ids = sql.insert_executions(db, [_insert_values(new, row, worker)
-                                     for new, row in zip(new_rows, good, strict=True)])
-    started: dict[str, ExecutionRecord] = {}
-    for row, new in zip(good, new_rows, strict=True):
-        row.update({"state": TaskState.RUNNING.value, "attempts": int(row["attempts"]) + 1,
-                    "updated_at": at, "progress_percent": None, "progress_message": None})
-        started[row["uid"]] = execution_record({**new, "id": ids[row["uid"]]})
-    return [item if isinstance(item, TaskDeskError)
-            else (task_record(item), started[item["uid"]]) for item in checked]
-
-
-def _execution_row(row: Row, owner: str, at: float) -> Row:
-    # Executions are numbered by the rows that exist: an attempt refunded by
-    # ``interrupt`` still has its row, so the next one gets the next number.
-    payload = row["payload"]
-    return {
-        "task_id": row["uid"], "task_name": row["kind"], "module": row["queue"],
-        "status": ExecStatus.STARTED.value, "attempt": int(row["last_attempt"] or 0) + 1,
-        "device_serial": row["device_serial"], "agent_uuid": row["agent_uuid"],
-        "created_by": row["created_by"] or "", "args": [],
-        "kwargs": dict(payload) if isinstance(payload, dict) else {},
-        "metadata": {"worker": owner}, "created_at": at, "started_at": at,
-        "finished_at": None, "timeout_s": row["timeout_s"],
-        "result": None, "error": None, "traceback": None,
-    }
-
-
-def _insert_values(new: Row, task: Row, worker_json: str) -> list[Any]:
-    """``new`` as INSERT values; JSON as text without encoding it again: the payload
-    text is copied from the task row (it is the same compact JSON)."""
-    kwargs = task["payload_json"] if isinstance(task["payload"], dict) else "{}"
-    texts = {"args": "[]", "kwargs": kwargs, "metadata": worker_json}
-    return [texts[c] if c in texts else new[c] for c in INSERT_COLUMNS]
+    started = dict(zip((row["uid"] for row in good), open_attempts(db, sql, owner, good, at),
+                       strict=True))
+    return [item if isinstance(item, TaskDeskError) else started[item["uid"]]
+            for item in checked]
 
 
 def _complete_chunk(db: peewee.Database, sql: Sql, owner: str, items: list[CompleteItem],

@@ -175,6 +175,24 @@ class Sql:
             [TaskState.RUNNING.value, at, *ids, TaskState.CLAIMED.value])
         _check_changed(cursor.rowcount, len(ids))
 
+    def claim_started(self, db: peewee.Database, ids: Sequence[int], owner: str,
+                      expires: float, at: float) -> None:
+        """pending -> running for these host task ids under ``owner``'s lease, attempts
+        + 1 (the claim that starts host tasks at once)."""
+        cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+            _claim_start_sql(self.p, self.postgres, len(ids)),
+            [TaskState.RUNNING.value, owner, expires, at, *ids, TaskState.PENDING.value])
+        _check_changed(cursor.rowcount, len(ids), "another claim took some of these tasks; "
+                       "try again")
+
+    def last_attempts(self, db: peewee.Database, uids: Sequence[str]) -> dict[str, int]:
+        """The highest execution number of each of these tasks that has executions."""
+        cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+            f'SELECT "task_id", MAX("attempt") FROM {EXEC_TABLE} '
+            f'WHERE "task_id" IN ({", ".join([self.p] * len(uids))}) GROUP BY "task_id"',
+            list(uids))
+        return {task_id: int(attempt) for task_id, attempt in cursor.fetchall()}
+
     def insert_executions(self, db: peewee.Database,
                           rows: Sequence[Sequence[Any]]) -> dict[str, int]:
         """Insert execution rows, given as values in ``INSERT_COLUMNS`` order (JSON as
@@ -259,6 +277,15 @@ def _start_sql(p: str, postgres: bool, n: int) -> str:
     return (f'UPDATE {TASK_TABLE} SET "state" = {p}, "attempts" = "attempts" + 1, '
             f'"updated_at" = {p}, "progress_percent" = NULL, "progress_message" = NULL '
             f'WHERE "id" IN ({", ".join([p] * n)}) AND {state} = {p}')
+
+
+@functools.lru_cache(maxsize=256)
+def _claim_start_sql(p: str, postgres: bool, n: int) -> str:
+    state = '"state"' if postgres else '+"state"'
+    return (f'UPDATE {TASK_TABLE} SET "state" = {p}, "attempts" = "attempts" + 1, '
+            f'"lease_owner" = {p}, "lease_expires_at" = {p}, "updated_at" = {p}, '
+            f'"device_serial" = NULL, "agent_uuid" = NULL, "progress_percent" = NULL, '
+            f'"progress_message" = NULL WHERE "id" IN ({", ".join([p] * n)}) AND {state} = {p}')
 
 
 @functools.lru_cache(maxsize=256)

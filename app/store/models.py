@@ -18,10 +18,13 @@ from app.store.db import database_proxy
 class JsonField(peewee.TextField):
     """A JSON value stored as compact text."""
 
+    # One encoder: ``json.dumps`` with options builds a new one on every call.
+    _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
     def db_value(self, value: Any) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return self._encode(value)
 
     def python_value(self, value: Any) -> Any:
         if value is None:

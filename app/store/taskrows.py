@@ -84,20 +84,40 @@ def read_task_rows(db: peewee.Database, sql: str, params: Sequence[Any]) -> list
     return rows
 
 
-def insert_task_rows(db: peewee.Database, rows: list[Row], max_params: int) -> None:
-    """Insert many task rows (dicts with the same keys) with multi-row INSERTs."""
+def insert_task_rows(db: peewee.Database, rows: list[Row], max_params: int, *,
+                     returning: bool = False) -> dict[str, int]:
+    """Insert many task rows (dicts with the same keys) with multi-row INSERTs.
+
+    Returns:
+        uid -> new row id when ``returning`` (the backend must support
+        ``RETURNING``), else an empty dict.
+    """
     if not rows:
-        return
+        return {}
     names = list(rows[0])
     fields = [Task._meta.fields[name] for name in names]
+    # Only JSON and boolean columns differ from their Python form; peewee's
+    # per-value conversion of the rest cost more than the INSERT itself.
+    convert = [(i, f.db_value) for i, f in enumerate(fields)
+               if isinstance(f, JsonField | peewee.BooleanField)]
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     one = "(" + ", ".join([db.param] * len(names)) + ")"
+    tail = ' RETURNING "id", "uid"' if returning else ""
     per_statement = max(1, max_params // len(names))
+    ids: dict[str, int] = {}
     for begin in range(0, len(rows), per_statement):
         chunk = rows[begin:begin + per_statement]
-        params = [f.db_value(row[f.name]) for row in chunk for f in fields]
-        sql = f"INSERT INTO {TASK_TABLE} ({columns}) VALUES {', '.join([one] * len(chunk))}"
-        db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+        params: list[Any] = []
+        for row in chunk:
+            values = [row[name] for name in names]
+            for i, to_db in convert:
+                values[i] = to_db(values[i])
+            params += values
+        sql = f"INSERT INTO {TASK_TABLE} ({columns}) VALUES {', '.join([one] * len(chunk))}{tail}"
+        cursor = db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+        if returning:
+            ids.update((uid, int(new_id)) for new_id, uid in cursor.fetchall())
+    return ids
 
 
 def stored_target(kind: str, value: str | None) -> Target:

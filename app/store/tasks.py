@@ -24,8 +24,9 @@ from app.core.enums import TERMINAL_TASK_STATES, Priority, TaskState
 from app.core.errors import ConflictError, ValidationError
 from app.core.records import TaskRecord
 from app.core.taskspec import TaskSpec
-from app.store.claim import HOST_KEY, Slot, claim
+from app.store.claim import HOST_KEY, Slot, claim, claim_and_start
 from app.store.dialect import current_db, max_parameters, write_transaction
+from app.store.hotsql import Sql
 from app.store.lifecycle import (
     LEASE_EXPIRED_ERROR,
     LEASE_EXPIRED_REASON,
@@ -53,8 +54,9 @@ from app.store.taskrows import (
 )
 
 __all__ = [
-    "HOST_KEY", "LEASE_EXPIRED_ERROR", "LEASE_EXPIRED_REASON", "Slot", "claim", "complete",
-    "count_by_state", "enqueue", "enqueue_many", "fail", "get_task", "interrupt",
+    "HOST_KEY", "LEASE_EXPIRED_ERROR", "LEASE_EXPIRED_REASON", "Slot", "claim",
+    "claim_and_start", "complete", "count_by_state", "enqueue", "enqueue_many", "fail",
+    "get_task", "interrupt",
     "list_tasks", "pending_wakeup_hint", "purge_old_tasks", "reap_expired", "release",
     "renew_leases", "request_cancel", "revoke", "running_for_owner", "set_priority",
     "set_progress", "start",
@@ -64,6 +66,10 @@ UID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 MAX_LIST = 100_000
 MAX_PROGRESS_MESSAGE = 256
 _LOOKUP_CHUNK = 500
+# The columns a new task row leaves to their defaults (all NULL), for its record.
+_UNSET_COLUMNS: dict[str, Any] = dict.fromkeys((
+    "lease_owner", "lease_expires_at", "device_serial", "agent_uuid", "last_error", "result",
+    "finished_at", "progress_percent", "progress_message"))
 
 
 def enqueue(spec: TaskSpec, *, now: float | None = None) -> TaskRecord:
@@ -104,12 +110,14 @@ def enqueue_many(specs: Sequence[TaskSpec], *, now: float | None = None) -> list
         for name in sorted({row["queue"] for row in rows}):
             Queue.insert(name=name, paused=False, concurrency=0,
                          created_at=at).on_conflict_ignore().execute()
+        returning = Sql.of(db).returning
         try:
-            insert_task_rows(db, rows, max_parameters(db))
+            ids = insert_task_rows(db, rows, max_parameters(db), returning=returning)
         except peewee.IntegrityError as exc:  # a concurrent insert of the same uid
             raise ConflictError(f"task id already exists: {exc}") from None
-        by_uid = _rows_by_uid(db, uids)
-    return [task_record(by_uid[uid]) for uid in uids]
+        if not returning:  # an old SQLite: read the rows back for their ids
+            return [task_record(row) for row in _rows_in_order(db, uids)]
+    return [task_record({**_UNSET_COLUMNS, **row, "id": ids[row["uid"]]}) for row in rows]
 
 
 def get_task(uid: str) -> TaskRecord:
@@ -292,7 +300,7 @@ def _existing_uids(db: peewee.Database, uids: list[str]) -> set[str]:
     return found
 
 
-def _rows_by_uid(db: peewee.Database, uids: list[str]) -> dict[str, dict[str, Any]]:
+def _rows_in_order(db: peewee.Database, uids: list[str]) -> list[dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for begin in range(0, len(uids), _LOOKUP_CHUNK):
         chunk = uids[begin:begin + _LOOKUP_CHUNK]
@@ -300,7 +308,7 @@ def _rows_by_uid(db: peewee.Database, uids: list[str]) -> dict[str, dict[str, An
         sql = f'SELECT {TASK_COLUMNS} FROM {TASK_TABLE} WHERE "uid" IN ({marks})'
         for row in read_task_rows(db, sql, chunk):
             out[row["uid"]] = row
-    return out
+    return [out[uid] for uid in uids]
 
 
 def _state(value: TaskState | str) -> TaskState:

@@ -144,3 +144,23 @@ async def test_the_health_check_kind_comes_from_the_entry_point_and_runs(lab, ma
         assert 0 <= report["battery_level"] <= 100 and report["uptime_s"] > 0
         ex = await engine.store.call(executions.latest_execution_for_task, rec.uid)
         assert ex.metadata["progress_percent"] == 100
+
+
+async def test_a_task_whose_kind_is_gone_fails_once_without_running(lab, make_engine):
+    """A task stored by another install (its plugin is not here) fails with reason
+    unknown_kind and is not retried, on the host (started by the claim) and on a phone."""
+    from app.store import executions, tasks
+
+    async with make_engine(lab) as engine:
+        stored = await engine.store.call(tasks.enqueue_many, [
+            TaskSpec(kind="gone.plugin", target=Target.host(), max_attempts=3),
+            TaskSpec(kind="gone.plugin", target=Target.device(lab.serials[0]), max_attempts=3),
+        ])
+        engine.dispatcher.wake()
+        done = await _all_done(engine, [r.uid for r in stored])
+        assert {r.state for r in done} == {TaskState.FAILED}
+        for record in done:
+            (row,) = await engine.store.call(executions.executions_for_task, record.uid)
+            assert row.status is ExecStatus.FAILURE
+            assert row.metadata["reason"] == "unknown_kind"
+            assert "is its plugin installed?" in row.error

@@ -20,7 +20,7 @@ from app.core.errors import (
 from app.core.records import ExecutionRecord, TaskRecord
 from app.core.targets import Target
 from app.store import executions, hotpath, hotsql, tasks
-from app.store.claim import claim_update_sql
+from app.store.claimwrite import claim_update_sql
 from app.store.dialect import current_db
 from app.store.hotpath import FailItem, complete_many, fail_many, start_many
 from app.store.models import Task

@@ -97,6 +97,8 @@ def test_enqueue_many_returns_records_in_input_order(store: peewee.Database) -> 
     records = tasks.enqueue_many(list(reversed(specs)), now=T0)
     assert [r.uid for r in records] == [s.uid for s in reversed(specs)]
     assert [r.payload["i"] for r in records[:3]] == [1199, 1198, 1197]
+    # The records are built without reading the rows back: they must be what is stored.
+    assert records[::97] == [tasks.get_task(r.uid) for r in records[::97]]
     assert Task.select().count() == 1200
     assert sorted(q.name for q in queues.list_queues()) == ["q0", "q1", "q2"]
     assert tasks.enqueue_many([]) == []
