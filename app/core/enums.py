@@ -20,10 +20,10 @@ class Priority(IntEnum):
     @classmethod
     def parse(cls, value: str | int | Priority) -> Priority:
         """Accept a name (``"high"``), a number (``2``) or a member."""
-        from app.core.errors import ValidationError
-
         if isinstance(value, Priority):
             return value
+        from app.core.errors import ValidationError
+
         if isinstance(value, bool):
             raise ValidationError(f"invalid priority {value!r}", field="priority")
         if isinstance(value, int):

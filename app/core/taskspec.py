@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.enums import Priority
 from app.core.errors import ValidationError
 from app.core.payload import check_payload_size
+from app.core.records import amended
 from app.core.targets import Target
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -34,9 +35,14 @@ class TaskSpec:
     source: str = "api"
     created_by: str = ""
     uid: str | None = None
+    # Set on the copy ``validated`` returns: the spec is frozen, so a second call (the
+    # engine validates, then the store does) need not check it all again.
+    _checked: bool = field(default=False, compare=False, repr=False)
 
     def validated(self) -> TaskSpec:
         """Check every kind-independent rule; return a normalised copy."""
+        if self._checked:
+            return self
         if not isinstance(self.kind, str) or not KIND_RE.match(self.kind):
             raise ValidationError(
                 f"invalid task kind {self.kind!r}: use dotted lower-case names like adb.shell",
@@ -73,9 +79,7 @@ class TaskSpec:
             raise ValidationError("created_by is too long", field="created_by")
         if not isinstance(self.target, Target):
             raise ValidationError("target must be a Target", field="target")
-        if priority is self.priority and timeout is self.timeout_s:
-            return self  # already normal: a spec is validated at each layer it crosses
-        return replace(self, priority=priority, timeout_s=timeout)
+        return amended(self, priority=priority, timeout_s=timeout, _checked=True)
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "api", created_by: str = "") -> TaskSpec:
