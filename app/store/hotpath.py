@@ -356,11 +356,16 @@ def _json_object(value: Any) -> dict[str, Any]:
 
 def _merged_metadata(stored: Row, extra: dict[str, Any]) -> str | None:
     """The execution's metadata text after a shallow merge; ``None`` (keep it as it
-    is) when nothing is added: metadata is merged, never replaced."""
+    is) when nothing changes: metadata is merged, never replaced."""
     if not extra:
         return None
     current = decode_json(stored["metadata_json"])
-    return encode_json({**(current if isinstance(current, dict) else {}), **extra})
+    if not isinstance(current, dict):
+        current = {}
+    elif all(isinstance(value, str) and current.get(key) == value
+             for key, value in extra.items()):
+        return None  # e.g. only the worker, which the start already wrote
+    return encode_json({**current, **extra})
 
 
 def _finished_at(stored: Row, at: float) -> float:
