@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Awaitable
@@ -53,7 +53,7 @@ class RunningAttempt:
     task: TaskRecord
     execution_id: int
     runner: asyncio.Task[Any]
-    cancel_event: threading.Event
+    ctx: EngineRunContext
     slot: DeviceSlot | None
     reason: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -61,7 +61,7 @@ class RunningAttempt:
     def interrupt(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
-        self.cancel_event.set()
+        self.ctx.cancel()
         self.runner.cancel()
 
 
@@ -187,24 +187,22 @@ class JobRunner:
     async def _attempt(self, slot: DeviceSlot | None, kind: Any, task: TaskRecord,
                        execution_id: int) -> None:
         self._bus.publish(TaskChanged(task=task))
-        cancel_event = threading.Event()
         deadline = time.monotonic() + task.timeout_s
-        device = None
+        ctx = EngineRunContext(
+            task=task, execution_id=execution_id, attempt=task.attempts,
+            artifacts_root=self._artifacts_root, store=self._store, bus=self._bus,
+            pool=self._pool, device=None, deadline=deadline,
+        )
         if slot is not None and self._provider is not None:
-            device = EngineDeviceHandle(self._provider, slot.serial, self._pool, cancel_event,
-                                        lambda: max(0.0, deadline - time.monotonic()))
+            ctx.device = EngineDeviceHandle(self._provider, slot.serial, self._pool,
+                                            ctx.cancel_event, ctx.remaining_time)
             slot.task_uid, slot.task_kind = task.uid, task.kind
             slot.task_started_at = time.time()
             slot.progress_percent = slot.progress_step = slot.progress_message = None
             slot.starts.append(time.time())
             self._devices.publish(slot)
-        ctx = EngineRunContext(
-            task=task, execution_id=execution_id, attempt=task.attempts,
-            artifacts_root=self._artifacts_root, store=self._store, bus=self._bus,
-            pool=self._pool, device=device, deadline=deadline, cancel_event=cancel_event,
-        )
         runner = asyncio.create_task(kind.run(ctx, dict(task.payload)), name=f"task-{task.uid}")
-        attempt = RunningAttempt(task, execution_id, runner, cancel_event, slot)
+        attempt = RunningAttempt(task, execution_id, runner, ctx, slot)
         self.running[task.uid] = attempt
         try:
             await _settled(attempt, task.timeout_s)
@@ -334,11 +332,15 @@ async def _settled(attempt: RunningAttempt, timeout_s: float) -> None:
         runner.remove_done_callback(settle)
 
 
-def _jsonable(value: Any) -> Any:
-    import json
+_check_json = json.JSONEncoder().encode  # one encoder, not one per call (json.dumps)
 
+
+def _jsonable(value: Any) -> Any:
+    """``value`` if it is JSON, else its JSON form with anything else as text."""
+    if value is None or type(value) in (str, bool, int):
+        return value
     try:
-        json.dumps(value)
+        _check_json(value)
         return value
     except (TypeError, ValueError):
         return json.loads(json.dumps(value, default=str))

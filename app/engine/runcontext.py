@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import threading
 import time
@@ -33,15 +34,16 @@ class EngineRunContext:
         pool: concurrent.futures.Executor,
         device: EngineDeviceHandle | None,
         deadline: float,
-        cancel_event: threading.Event,
     ) -> None:
         self.task = task
         self.execution_id = execution_id
         self.attempt = attempt
         self.device = device
-        self.artifacts_dir = artifacts_root / task.uid
-        self.log = logging.getLogger(f"taskdesk.task.{task.kind}")
-        self.cancel_event = cancel_event
+        self._artifacts_root = artifacts_root
+        # Made on first use: most attempts never block in a thread, and an Event (a
+        # Condition and a lock) cost more than the rest of a short attempt's context.
+        self._cancel_event: threading.Event | None = None
+        self._cancelled = False
         self._store = store
         self._bus = bus
         self._pool = pool
@@ -54,6 +56,22 @@ class EngineRunContext:
         self._unwritten = False
 
     # -- the RunContext interface -------------------------------------------------------
+    @functools.cached_property
+    def artifacts_dir(self) -> Path:
+        return self._artifacts_root / self.task.uid
+
+    @functools.cached_property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(f"taskdesk.task.{self.task.kind}")
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        if self._cancel_event is None:
+            self._cancel_event = threading.Event()
+            if self._cancelled:
+                self._cancel_event.set()
+        return self._cancel_event
+
     async def progress(
         self,
         percent: int | None = None,
@@ -97,6 +115,12 @@ class EngineRunContext:
         return max(0.0, self._deadline - time.monotonic())
 
     # -- for the job runner ---------------------------------------------------------------
+    def cancel(self) -> None:
+        """Tell blocking code of this attempt to stop (sets ``cancel_event``)."""
+        self._cancelled = True
+        if self._cancel_event is not None:
+            self._cancel_event.set()
+
     def final_metadata(self) -> dict[str, Any]:
         """Metadata to merge into the execution when the attempt ends."""
         out = dict(self._progress)

@@ -57,9 +57,18 @@ class RunContext(Protocol):
     attempt: int
     execution_id: int
     device: DeviceHandle | None
-    artifacts_dir: Path
-    log: logging.Logger
-    cancel_event: threading.Event
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where this attempt's files go (created by whoever writes there)."""
+
+    @property
+    def log(self) -> logging.Logger:
+        """The logger of this task kind."""
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set when the attempt is interrupted; blocking code in threads polls it."""
 
     async def progress(self, percent: int | None = None, message: str | None = None,
                        step: str | None = None, **extra: Any) -> None:
