@@ -230,7 +230,7 @@ class JobRunner:
             if runner.done() and not runner.cancelled() and runner.exception() is None:
                 status = ExecStatus.SUCCESS
                 updated = await self.ops.complete(task.uid, ex_id, _jsonable(runner.result()),
-                                                  meta)
+                                                  meta, running=task)
             elif attempt.reason == "lease_lost":
                 log.warning("task %s lost its lease while running", task.uid)
                 return "failure"

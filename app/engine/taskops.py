@@ -31,8 +31,12 @@ class TaskOps:
         return await self._starts.submit(uid)
 
     async def complete(self, uid: str, execution_id: int, result: Any,
-                       metadata: dict[str, Any] | None = None) -> TaskRecord:
-        return await self._completes.submit((uid, execution_id, result, metadata))
+                       metadata: dict[str, Any] | None = None, *,
+                       running: TaskRecord | None = None) -> TaskRecord:
+        """``running``: the task as its start returned it (spares the store a read)."""
+        if running is None:
+            return await self._completes.submit((uid, execution_id, result, metadata))
+        return await self._completes.submit((uid, execution_id, result, metadata, running))
 
     async def fail(self, uid: str, execution_id: int, *, error: str,
                    traceback: str | None = None, reason: str = "error",

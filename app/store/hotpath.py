@@ -38,7 +38,7 @@ from app.core.errors import (
     TransitionError,
     ValidationError,
 )
-from app.core.records import TaskRecord
+from app.core.records import TaskRecord, amended
 from app.store.attempts import StartResult, open_attempts
 from app.store.dialect import current_db, write_transaction
 from app.store.hotsql import (
@@ -50,8 +50,11 @@ from app.store.hotsql import (
 )
 from app.store.taskrows import Row, check_owner, task_record, when
 
-CompleteItem = tuple[str, int, Any, "dict[str, Any] | None"]
-"""``(uid, execution_id, result, metadata)``: the arguments of ``lifecycle.complete``."""
+CompleteItem = tuple[str, int, Any, "dict[str, Any] | None"] | tuple[
+    str, int, Any, "dict[str, Any] | None", TaskRecord]
+"""``(uid, execution_id, result, metadata)``: the arguments of ``lifecycle.complete``;
+optionally followed by the task's record as its ``start`` returned it, which spares
+reading the whole row again (only what may change while it runs is read)."""
 
 CHUNK = 500  # items per SELECT ... IN (...); a larger batch is cut into chunks
 
@@ -224,14 +227,19 @@ def _start_chunk(db: peewee.Database, sql: Sql, owner: str, uids: list[str],
 
 def _complete_chunk(db: peewee.Database, sql: Sql, owner: str, items: list[CompleteItem],
                     at: float) -> list[TaskRecord | TaskDeskError]:
-    rows = sql.read_tasks(db, _texts(item[0] for item in items))
+    uids = _texts(item[0] for item in items)
+    known = {item[4].uid: item[4] for item in items
+             if len(item) == 5 and isinstance(item[4], TaskRecord)}
+    rows = (sql.read_running_tasks(db, uids) if len(known) == len(uids)
+            else sql.read_tasks(db, uids))
     execs = sql.read_executions(db, _ids(item[1] for item in items))
     results: list[TaskRecord | TaskDeskError] = []
     exec_writes: list[list[Any]] = []
     task_writes: list[list[Any]] = []
-    for uid, execution_id, result, metadata in items:
+    for uid, execution_id, result, metadata, *_ in items:
         try:
             row = _owned(rows, uid, owner)
+            _check_running(row, known.get(uid))
             stored = _own_execution(execs, execution_id, uid)
             result_text = _json_text(result, "result")
             extra = _json_object(metadata)
@@ -241,11 +249,11 @@ def _complete_chunk(db: peewee.Database, sql: Sql, owner: str, items: list[Compl
             continue
         exec_writes.append([ExecStatus.SUCCESS.value, _finished_at(stored, at), result_text,
                             _merged_metadata(stored, extra), execution_id])
-        row.update({"state": TaskState.SUCCEEDED.value, "result": result, "finished_at": at,
-                    "updated_at": at, **NO_LEASE})
-        task_writes.append([row["state"], result_text, at, at, None, None, row["id"],
+        changes = {"state": TaskState.SUCCEEDED.value, "result": result, "finished_at": at,
+                   "updated_at": at, **NO_LEASE}
+        task_writes.append([changes["state"], result_text, at, at, None, None, row["id"],
                             TaskState.RUNNING.value])
-        results.append(task_record(row))
+        results.append(_finished_record(row, known.get(uid), changes))
     sql.update_rows(db, sql.complete_execution, exec_writes)
     sql.update_rows(db, sql.complete_task, task_writes)
     return results
@@ -287,6 +295,20 @@ def _fail_chunk(db: peewee.Database, sql: Sql, owner: str, items: list[FailItem]
     return results
 
 
+def _finished_record(row: Row, running: TaskRecord | None, changes: Row) -> TaskRecord:
+    """The task's record after ``changes``: from its full row, or from the record its
+    start returned plus the few columns that may change while it runs (see
+    ``Sql.read_running_tasks``)."""
+    if running is None or "payload" in row:
+        row.update(changes)
+        return task_record(row)
+    return amended(
+        running, state=TaskState(changes["state"]), result=changes["result"],
+        finished_at=changes["finished_at"], updated_at=changes["updated_at"],
+        lease_owner=None, lease_expires_at=None, cancel_requested=row["cancel_requested"],
+        progress_percent=row["progress_percent"], progress_message=row["progress_message"])
+
+
 def _after_failure(row: Row, item: FailItem, at: float) -> dict[str, Any]:
     attempts = int(row["attempts"])
     if row["cancel_requested"]:
@@ -316,6 +338,11 @@ def _owned(rows: dict[str, Row], uid: Any, owner: str) -> Row:
         raise error
     assert row is not None
     return row
+
+
+def _check_running(row: Row, running: TaskRecord | None) -> None:
+    if running is not None and (running.id != row["id"] or running.attempts != row["attempts"]):
+        raise ConflictError(f"task {running.uid} is not the attempt it was started as")
 
 
 def _own_execution(execs: dict[int, Row], execution_id: Any, uid: str) -> Row:

@@ -156,6 +156,19 @@ class Sql:
             rows[row["uid"]] = row
         return rows
 
+    def read_running_tasks(self, db: peewee.Database, uids: Sequence[str]) -> dict[str, Row]:
+        """What a finish must check of these task rows, and what may change while a
+        task runs (progress, a cancel request), by uid (locked on PostgreSQL)."""
+        if not uids:
+            return {}
+        cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+            _read_running_sql(self.p, self.postgres, len(uids)), list(uids))
+        return {uid: {"id": int(i), "uid": uid, "state": state, "lease_owner": owner,
+                      "attempts": int(attempts), "cancel_requested": bool(cancel),
+                      "progress_percent": percent, "progress_message": message}
+                for i, uid, state, owner, attempts, cancel, percent, message
+                in cursor.fetchall()}
+
     def read_executions(self, db: peewee.Database, ids: Sequence[int]) -> dict[int, Row]:
         """What a finish needs of these execution rows, by id (locked on PostgreSQL)."""
         if not ids:
@@ -261,6 +274,14 @@ def _read_tasks_sql(p: str, postgres: bool, last_attempt: bool, n: int) -> str:
              f'WHERE e."task_id" = {TASK_TABLE}."uid")') if last_attempt else ""
     lock = ' ORDER BY "id" FOR UPDATE' if postgres else ""
     return (f'SELECT {TASK_COLUMNS}{extra} FROM {TASK_TABLE} '
+            f'WHERE "uid" IN ({", ".join([p] * n)}){lock}')
+
+
+@functools.lru_cache(maxsize=256)
+def _read_running_sql(p: str, postgres: bool, n: int) -> str:
+    lock = ' ORDER BY "id" FOR UPDATE' if postgres else ""
+    return ('SELECT "id", "uid", "state", "lease_owner", "attempts", "cancel_requested", '
+            f'"progress_percent", "progress_message" FROM {TASK_TABLE} '
             f'WHERE "uid" IN ({", ".join([p] * n)}){lock}')
 
 

@@ -4,6 +4,7 @@ item change anything or spoil the good ones. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import peewee
@@ -139,6 +140,32 @@ def test_complete_many_records_results_and_merges_metadata(store: peewee.Databas
                             "artifact": "a.png"}
     assert executions.get_execution(execs["b"].id).metadata == {"worker": "w"}
     assert b.result == ["x", 1.5, None]
+
+
+def test_complete_many_given_the_started_records_returns_what_is_stored(
+        store: peewee.Database) -> None:
+    """The engine passes the record its start returned: the store then reads only what
+    may have changed while the task ran, and must still return exactly the stored task."""
+    tasks.enqueue_many([spec(uid=u, target=Target.host(), payload={"n": i})
+                        for i, u in enumerate(("a", "b", "c"))], now=T0 - 1)
+    got = tasks.claim("w", [tasks.Slot(None, host=True, capacity=3)], lease_s=30, now=T0)
+    assert len(got["host"]) == 3
+    records = {t.uid: (t, e) for t, e in (_ok(r) for r in start_many("w", ["a", "b", "c"],
+                                                                      now=T0))}
+    tasks.set_progress("a", 60, "most of it")  # written while it ran
+    tasks.request_cancel("b", now=T0 + 1)  # asked while it ran; it finished anyway
+    stale = dataclasses.replace(records["c"][0], attempts=7)
+    before_c = _rows("c")
+    results = complete_many("w", [
+        ("a", records["a"][1].id, {"ok": 1}, None, records["a"][0]),
+        ("b", records["b"][1].id, None, None, records["b"][0]),
+        ("c", records["c"][1].id, None, None, stale),
+    ], now=T0 + 2)
+    a, b = _ok(results[0]), _ok(results[1])
+    assert a == tasks.get_task("a") and b == tasks.get_task("b")
+    assert (a.progress_percent, a.progress_message) == (60, "most of it")
+    assert b.cancel_requested and b.state is TaskState.SUCCEEDED
+    assert isinstance(results[2], ConflictError) and _rows("c") == before_c
 
 
 def test_a_batch_mixing_good_and_bad_completions(store: peewee.Database) -> None:
