@@ -9,6 +9,10 @@ set on the running attempt before its coroutine is cancelled:
     shutdown    the engine is stopping   -> FAILURE (reason shutdown), task back to
                                             the queue without using up an attempt
     lease_lost  another worker reaped it -> nothing more to record (the reaper did)
+
+A kind's coroutine runs inside its job's task, which an interrupt cancels. A kind
+that swallows the cancellation holds its device (or host slot) until it returns;
+that is logged, and what it returned is recorded.
 """
 
 from __future__ import annotations
@@ -44,12 +48,14 @@ from app.engine.taskops import TaskOps
 log = logging.getLogger(__name__)
 
 SKIPPED_RESULT = {"success": False, "status": "skipped", "reason": "task_already_running"}
-CANCEL_GRACE_S = 5.0
 SHUTDOWN_ERROR = "interrupted: TaskDesk was shut down during the attempt"
 
 
 @dataclass
 class RunningAttempt:
+    """A kind's coroutine running inside its job's task (``runner``): an interrupt
+    cancels that task while, and only while, the kind runs."""
+
     task: TaskRecord
     execution_id: int
     runner: asyncio.Task[Any]
@@ -57,12 +63,23 @@ class RunningAttempt:
     slot: DeviceSlot | None
     reason: str | None = None
     started: float = field(default_factory=time.monotonic)
+    live: bool = True  # the kind has not returned yet
 
     def interrupt(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
+        if self.reason is not None or not self.live:
+            return
+        self.reason = reason
         self.ctx.cancel()
         self.runner.cancel()
+
+
+@dataclass
+class Outcome:
+    """How the kind's coroutine ended: a result, an exception, or cancelled."""
+
+    result: Any = None
+    error: BaseException | None = None
+    cancelled: bool = False
 
 
 class JobRunner:
@@ -201,14 +218,14 @@ class JobRunner:
             slot.progress_percent = slot.progress_step = slot.progress_message = None
             slot.starts.append(time.time())
             self._devices.publish(slot)
-        runner = asyncio.create_task(kind.run(ctx, dict(task.payload)), name=f"task-{task.uid}")
+        runner = asyncio.current_task()
+        assert runner is not None
         attempt = RunningAttempt(task, execution_id, runner, ctx, slot)
         self.running[task.uid] = attempt
         try:
-            await _settled(attempt, task.timeout_s)
-            if not runner.done():
-                log.error("task %s (%s) ignored its cancellation", task.uid, task.kind)
-            status = await self._record(attempt, ctx)
+            outcome = await _run_kind(kind, attempt, task.timeout_s)
+            self.running.pop(task.uid, None)
+            status = await self._record(attempt, ctx, outcome)
         finally:
             self.running.pop(task.uid, None)
             if slot is not None:
@@ -218,18 +235,19 @@ class JobRunner:
             slot.last_result = status
             self._devices.publish(slot)
 
-    async def _record(self, attempt: RunningAttempt, ctx: EngineRunContext) -> str:
+    async def _record(self, attempt: RunningAttempt, ctx: EngineRunContext,
+                      outcome: Outcome) -> str:
         """Store the attempt's outcome; returns the execution status recorded."""
 
-        task, runner, ex_id = attempt.task, attempt.runner, attempt.execution_id
+        task, ex_id = attempt.task, attempt.execution_id
         meta = ctx.final_metadata()
         meta["worker"] = self.owner  # which engine ran it (several may share a database)
         serial = attempt.slot.serial if attempt.slot else None
         status, error = ExecStatus.FAILURE, None
         try:
-            if runner.done() and not runner.cancelled() and runner.exception() is None:
+            if not outcome.cancelled and outcome.error is None:
                 status = ExecStatus.SUCCESS
-                updated = await self.ops.complete(task.uid, ex_id, _jsonable(runner.result()),
+                updated = await self.ops.complete(task.uid, ex_id, _jsonable(outcome.result),
                                                   meta, running=task)
             elif attempt.reason == "lease_lost":
                 log.warning("task %s lost its lease while running", task.uid)
@@ -242,7 +260,7 @@ class JobRunner:
                 updated = await self.ops.interrupt(task.uid, ex_id, error=error, metadata=meta,
                                                    reason="shutdown")
             else:
-                error, kwargs = self._failure(attempt)
+                error, kwargs = _failure(attempt, outcome)
                 updated = await self.ops.fail(task.uid, ex_id, error=error, metadata=meta,
                                               **kwargs)
         except ConflictError as exc:  # the row moved on (reaped, cancelled elsewhere)
@@ -252,28 +270,6 @@ class JobRunner:
         self._bus.publish(ExecutionFinished(task_uid=task.uid, execution_id=ex_id,
                                             status=status.value, serial=serial, error=error))
         return status.value.lower()
-
-    def _failure(self, attempt: RunningAttempt) -> tuple[str, dict[str, Any]]:
-        task, runner = attempt.task, attempt.runner
-        if attempt.reason == "timeout":
-            return f"timed out after {task.timeout_s:g} s", {"reason": "timeout"}
-        if attempt.reason == "device_lost":
-            return ("device lost: it disconnected and did not come back in time",
-                    {"reason": "device_lost", "retry_delay": 0.0})
-        if runner.cancelled():
-            return "the attempt was cancelled", {"reason": attempt.reason or "cancelled"}
-        exc = runner.exception()
-        assert exc is not None
-        tb = "".join(traceback.format_exception(exc))
-        if isinstance(exc, DeviceGoneError):
-            return (f"device lost: {exc}",
-                    {"reason": "device_lost", "retry_delay": 0.0, "traceback": tb})
-        if isinstance(exc, CommandTimeoutError):
-            return f"device command timed out: {exc}", {"reason": "timeout", "traceback": tb}
-        message = str(exc) or type(exc).__name__
-        if isinstance(exc, PermanentError | TaskDeskError):
-            return message, {"reason": "error", "retryable": False, "traceback": tb}
-        return f"{type(exc).__name__}: {message}", {"reason": "error", "traceback": tb}
 
     async def _skip(self, task: TaskRecord) -> None:
 
@@ -302,34 +298,54 @@ class JobRunner:
             log.exception("store call %s failed", getattr(fn, "__name__", fn))
 
 
-async def _settled(attempt: RunningAttempt, timeout_s: float) -> None:
-    """Wait until the attempt's coroutine ends. Once ``timeout_s`` pass it is
-    interrupted (reason ``timeout``) and, should it ignore its cancellation, given up
-    on ``CANCEL_GRACE_S`` later. (One timer and one future: ``asyncio.wait`` cost more
-    than all the rest of a short attempt's bookkeeping.)"""
+async def _run_kind(kind: Any, attempt: RunningAttempt, timeout_s: float) -> Outcome:
+    """Run the kind's coroutine in this (the job's) task until it ends; past
+    ``timeout_s`` it is interrupted with reason ``timeout``. The kind runs inline rather
+    than in a task of its own: a task and the wait for it cost more than all the rest of
+    a short attempt's bookkeeping."""
     loop = asyncio.get_running_loop()
-    settled: asyncio.Future[None] = loop.create_future()
-    runner = attempt.runner
-    timer: asyncio.TimerHandle | None = None
-
-    def settle(_: object = None) -> None:
-        if not settled.done():
-            settled.set_result(None)
-
-    def expire() -> None:
-        nonlocal timer
-        if not runner.done():
-            attempt.interrupt("timeout")
-            timer = loop.call_later(CANCEL_GRACE_S, settle)
-
-    timer = loop.call_later(timeout_s, expire)
-    runner.add_done_callback(settle)
+    timer = loop.call_later(timeout_s, attempt.interrupt, "timeout")
+    outcome = Outcome()
     try:
-        await settled
+        outcome.result = await kind.run(attempt.ctx, dict(attempt.task.payload))
+    except asyncio.CancelledError as exc:
+        if attempt.reason is None:
+            raise  # the job itself is being cancelled, not the attempt
+        outcome.cancelled, outcome.error = True, exc
+    except Exception as exc:
+        outcome.error = exc
     finally:
-        assert timer is not None
+        attempt.live = False
         timer.cancel()
-        runner.remove_done_callback(settle)
+    if attempt.reason is not None:
+        attempt.runner.uncancel()  # the interrupt is handled; the job goes on
+        if not outcome.cancelled:
+            log.warning("task %s (%s) ended on its own after it was interrupted (%s)",
+                        attempt.task.uid, attempt.task.kind, attempt.reason)
+    return outcome
+
+
+def _failure(attempt: RunningAttempt, outcome: Outcome) -> tuple[str, dict[str, Any]]:
+    task = attempt.task
+    if attempt.reason == "timeout":
+        return f"timed out after {task.timeout_s:g} s", {"reason": "timeout"}
+    if attempt.reason == "device_lost":
+        return ("device lost: it disconnected and did not come back in time",
+                {"reason": "device_lost", "retry_delay": 0.0})
+    if outcome.cancelled:
+        return "the attempt was cancelled", {"reason": attempt.reason or "cancelled"}
+    exc = outcome.error
+    assert exc is not None
+    tb = "".join(traceback.format_exception(exc))
+    if isinstance(exc, DeviceGoneError):
+        return (f"device lost: {exc}",
+                {"reason": "device_lost", "retry_delay": 0.0, "traceback": tb})
+    if isinstance(exc, CommandTimeoutError):
+        return f"device command timed out: {exc}", {"reason": "timeout", "traceback": tb}
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, PermanentError | TaskDeskError):
+        return message, {"reason": "error", "retryable": False, "traceback": tb}
+    return f"{type(exc).__name__}: {message}", {"reason": "error", "traceback": tb}
 
 
 _check_json = json.JSONEncoder().encode  # one encoder, not one per call (json.dumps)

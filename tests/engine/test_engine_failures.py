@@ -143,3 +143,31 @@ async def test_host_tasks_run_locally(make_engine):
                                            target=Target.host()))
         done = await _wait_state(engine, rec.uid, TaskState.SUCCEEDED)
         assert "from host" in done.result["output"]
+
+
+async def test_a_host_task_is_interrupted_by_cancel_and_by_its_timeout(make_engine):
+    """Host tasks run inside their job's task: an interrupt must still stop them at
+    once and record the right outcome, and the engine must go on working."""
+    async with make_engine() as engine:
+        sleeper = TaskSpec(kind="local.execute", target=Target.host(),
+                           payload={"argv": ["sleep", "60"]})
+        cancelled = await engine.submit(sleeper)
+        timed_out = await engine.submit(TaskSpec(kind="local.execute", target=Target.host(),
+                                                 payload={"argv": ["sleep", "60"]},
+                                                 timeout_s=0.5, max_attempts=1))
+        await _wait_state(engine, cancelled.uid, TaskState.RUNNING)
+        started = time.monotonic()
+        await engine.cancel(cancelled.uid, actor="alice")
+        await _wait_state(engine, cancelled.uid, TaskState.CANCELLED, timeout=5)
+        assert time.monotonic() - started < 2.0
+        (revoked,) = await _executions(engine, cancelled.uid)
+        assert revoked.status is ExecStatus.REVOKED
+
+        await _wait_state(engine, timed_out.uid, TaskState.DEAD, timeout=10)
+        (failed,) = await _executions(engine, timed_out.uid)
+        assert failed.status is ExecStatus.FAILURE and failed.metadata["reason"] == "timeout"
+
+        after = await engine.submit(TaskSpec(kind="local.execute", target=Target.host(),
+                                             payload={"argv": ["echo", "still here"]}))
+        done = await _wait_state(engine, after.uid, TaskState.SUCCEEDED)
+        assert "still here" in str(done.result)
