@@ -19,27 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import time
-import traceback
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.core.enums import ExecStatus, HolderKind
-from app.core.errors import ConflictError, TaskDeskError, ValidationError
+from app.core.errors import ConflictError, ValidationError
 from app.core.records import ExecutionRecord, TaskRecord
-from app.devices.base import (
-    CommandTimeoutError,
-    DeviceGoneError,
-    DeviceProvider,
-)
+from app.devices.base import DeviceProvider
+from app.engine.attempt import Outcome, RunningAttempt, failure, jsonable, run_kind
 from app.engine.bus import EventBus, ExecutionFinished, TaskChanged
 from app.engine.devicehandle import EngineDeviceHandle
 from app.engine.devicepool import DevicePool, DeviceSlot
-from app.engine.kinds.base import PermanentError
 from app.engine.kinds.registry import KindRegistry
 from app.engine.runcontext import EngineRunContext
 from app.engine.storethread import StoreThread
@@ -49,37 +42,6 @@ log = logging.getLogger(__name__)
 
 SKIPPED_RESULT = {"success": False, "status": "skipped", "reason": "task_already_running"}
 SHUTDOWN_ERROR = "interrupted: TaskDesk was shut down during the attempt"
-
-
-@dataclass
-class RunningAttempt:
-    """A kind's coroutine running inside its job's task (``runner``): an interrupt
-    cancels that task while, and only while, the kind runs."""
-
-    task: TaskRecord
-    execution_id: int
-    runner: asyncio.Task[Any]
-    ctx: EngineRunContext
-    slot: DeviceSlot | None
-    reason: str | None = None
-    started: float = field(default_factory=time.monotonic)
-    live: bool = True  # the kind has not returned yet
-
-    def interrupt(self, reason: str) -> None:
-        if self.reason is not None or not self.live:
-            return
-        self.reason = reason
-        self.ctx.cancel()
-        self.runner.cancel()
-
-
-@dataclass
-class Outcome:
-    """How the kind's coroutine ended: a result, an exception, or cancelled."""
-
-    result: Any = None
-    error: BaseException | None = None
-    cancelled: bool = False
 
 
 class JobRunner:
@@ -223,7 +185,7 @@ class JobRunner:
         attempt = RunningAttempt(task, execution_id, runner, ctx, slot)
         self.running[task.uid] = attempt
         try:
-            outcome = await _run_kind(kind, attempt, task.timeout_s)
+            outcome = await run_kind(kind, attempt, task.timeout_s)
             self.running.pop(task.uid, None)
             status = await self._record(attempt, ctx, outcome)
         finally:
@@ -247,7 +209,7 @@ class JobRunner:
         try:
             if not outcome.cancelled and outcome.error is None:
                 status = ExecStatus.SUCCESS
-                updated = await self.ops.complete(task.uid, ex_id, _jsonable(outcome.result),
+                updated = await self.ops.complete(task.uid, ex_id, jsonable(outcome.result),
                                                   meta, running=task)
             elif attempt.reason == "lease_lost":
                 log.warning("task %s lost its lease while running", task.uid)
@@ -260,7 +222,7 @@ class JobRunner:
                 updated = await self.ops.interrupt(task.uid, ex_id, error=error, metadata=meta,
                                                    reason="shutdown")
             else:
-                error, kwargs = _failure(attempt, outcome)
+                error, kwargs = failure(attempt, outcome)
                 updated = await self.ops.fail(task.uid, ex_id, error=error, metadata=meta,
                                               **kwargs)
         except ConflictError as exc:  # the row moved on (reaped, cancelled elsewhere)
@@ -296,70 +258,6 @@ class JobRunner:
             await self._store.call(fn, *args)
         except Exception:
             log.exception("store call %s failed", getattr(fn, "__name__", fn))
-
-
-async def _run_kind(kind: Any, attempt: RunningAttempt, timeout_s: float) -> Outcome:
-    """Run the kind's coroutine in this (the job's) task until it ends; past
-    ``timeout_s`` it is interrupted with reason ``timeout``. The kind runs inline rather
-    than in a task of its own: a task and the wait for it cost more than all the rest of
-    a short attempt's bookkeeping."""
-    loop = asyncio.get_running_loop()
-    timer = loop.call_later(timeout_s, attempt.interrupt, "timeout")
-    outcome = Outcome()
-    try:
-        outcome.result = await kind.run(attempt.ctx, dict(attempt.task.payload))
-    except asyncio.CancelledError as exc:
-        if attempt.reason is None:
-            raise  # the job itself is being cancelled, not the attempt
-        outcome.cancelled, outcome.error = True, exc
-    except Exception as exc:
-        outcome.error = exc
-    finally:
-        attempt.live = False
-        timer.cancel()
-    if attempt.reason is not None:
-        attempt.runner.uncancel()  # the interrupt is handled; the job goes on
-        if not outcome.cancelled:
-            log.warning("task %s (%s) ended on its own after it was interrupted (%s)",
-                        attempt.task.uid, attempt.task.kind, attempt.reason)
-    return outcome
-
-
-def _failure(attempt: RunningAttempt, outcome: Outcome) -> tuple[str, dict[str, Any]]:
-    task = attempt.task
-    if attempt.reason == "timeout":
-        return f"timed out after {task.timeout_s:g} s", {"reason": "timeout"}
-    if attempt.reason == "device_lost":
-        return ("device lost: it disconnected and did not come back in time",
-                {"reason": "device_lost", "retry_delay": 0.0})
-    if outcome.cancelled:
-        return "the attempt was cancelled", {"reason": attempt.reason or "cancelled"}
-    exc = outcome.error
-    assert exc is not None
-    tb = "".join(traceback.format_exception(exc))
-    if isinstance(exc, DeviceGoneError):
-        return (f"device lost: {exc}",
-                {"reason": "device_lost", "retry_delay": 0.0, "traceback": tb})
-    if isinstance(exc, CommandTimeoutError):
-        return f"device command timed out: {exc}", {"reason": "timeout", "traceback": tb}
-    message = str(exc) or type(exc).__name__
-    if isinstance(exc, PermanentError | TaskDeskError):
-        return message, {"reason": "error", "retryable": False, "traceback": tb}
-    return f"{type(exc).__name__}: {message}", {"reason": "error", "traceback": tb}
-
-
-_check_json = json.JSONEncoder().encode  # one encoder, not one per call (json.dumps)
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` if it is JSON, else its JSON form with anything else as text."""
-    if value is None or type(value) in (str, bool, int):
-        return value
-    try:
-        _check_json(value)
-        return value
-    except (TypeError, ValueError):
-        return json.loads(json.dumps(value, default=str))
 
 
 __all__ = ["JobRunner", "RunningAttempt", "SKIPPED_RESULT"]
