@@ -159,17 +159,65 @@ def test_a_burst_of_10000_updates_costs_a_handful_of_repaints(
     model.set_tiles(tiles)
     qtbot.wait(50)
     counter = PaintCounter(wall.viewport())
-    changes: list[int] = []
-    model.dataChanged.connect(lambda *args: changes.append(1))
+    changes: list[tuple[int, int]] = []
+    model.dataChanged.connect(lambda top, bottom, roles=(): changes.append((top.row(),
+                                                                            bottom.row())))
     for i in range(10_000):
         tile = tiles[i % len(tiles)]
         model.update_tiles([_moved(tile, progress_percent=i % 101, battery_level=i % 100)])
     qtbot.wait(120)
     assert model.flush_count == 1
-    assert len(changes) == 1  # one block covering every changed row
+    # One signal per changed row (a block would repaint its bounding box on the wall).
+    assert changes == [(row, row) for row in range(12)]
     assert 1 <= counter.count <= 5
     last = tiles[(10_000 - 1) % 12]
     assert model.tile(model.row_of(last.serial)).progress_percent == 9_999 % 101
+
+
+def test_a_changed_tile_repaints_alone_and_unchanged_tiles_are_not_rendered_again(
+    qtbot, model: DeviceTileModel, wall: TileWallView
+) -> None:
+    tiles = sample_tiles()
+    model.set_tiles(tiles)
+    delegate = wall.itemDelegate()
+    assert isinstance(delegate, TileDelegate)
+    qtbot.waitUntil(lambda: len(delegate.paints) == len(tiles))
+    assert all(delegate.renders[t.serial] == 1 for t in tiles)
+    delegate.paints.clear()
+    delegate.renders.clear()
+    model.update_tiles([_moved(tiles[5], state="idle", last_result="failure")])
+    qtbot.waitUntil(lambda: bool(delegate.paints))
+    qtbot.wait(50)
+    assert set(delegate.paints) == {tiles[5].serial}
+    assert delegate.renders == {tiles[5].serial: 1}
+    # A full repaint (e.g. the window was covered) redraws every tile from its pixmap.
+    delegate.paints.clear()
+    delegate.renders.clear()
+    wall.viewport().repaint()
+    assert set(delegate.paints) == {t.serial for t in tiles}
+    assert not delegate.renders
+    # Selecting a tile re-renders that tile only (its border changes).
+    selection = wall.selectionModel()
+    selection.select(model.index(2, 0), selection.SelectionFlag.Select)
+    wall.viewport().repaint()
+    assert delegate.renders == {tiles[2].serial: 1}
+
+
+def test_cached_tiles_look_the_same_as_freshly_rendered_ones(
+    qtbot, model: DeviceTileModel, wall: TileWallView
+) -> None:
+    model.set_tiles(sample_tiles())
+    qtbot.wait(50)
+    first = wall.viewport().grab().toImage()
+    delegate = wall.itemDelegate()
+    assert isinstance(delegate, TileDelegate)
+    delegate.renders.clear()
+    second = wall.viewport().grab().toImage()
+    assert not delegate.renders  # painted from the cache...
+    delegate.forget()
+    third = wall.viewport().grab().toImage()
+    assert len(delegate.renders) == 12  # ...and rendered afresh
+    assert first == second == third
 
 
 def test_busy_tiles_tick_every_second(qtbot) -> None:
@@ -187,6 +235,28 @@ def test_busy_tiles_tick_every_second(qtbot) -> None:
     # Nothing busy: the ticker stops.
     model.set_tiles([DeviceTile("A", state="idle")])
     assert not model._tick_timer.isActive()
+
+
+def test_each_clock_is_reported_when_its_own_second_changes(qtbot) -> None:
+    clock = [NOW]
+    model = DeviceTileModel(clock=lambda: clock[0])
+    started = {"A": NOW - 10.25, "B": NOW - 20.75, "C": NOW - 5.5}
+    model.set_tiles([DeviceTile(s, state="busy", task_kind="adb.shell", task_started_at=at)
+                     for s, at in started.items()] + [DeviceTile("D", state="idle")])
+    ticked: list[str] = []
+    model.dataChanged.connect(
+        lambda top, _bottom, roles=(): ticked.append(model.tile(top.row()).serial)
+        if TileRole.ELAPSED in roles else None)
+    qtbot.wait(450)
+    assert ticked == []  # no clock changed its second yet
+    clock[0] = NOW + 0.3  # B shows 21 s now; A (10.55) and C (5.8) still show the same
+    qtbot.waitUntil(lambda: bool(ticked), timeout=1000)
+    qtbot.wait(450)
+    assert ticked == ["B"]
+    clock[0] = NOW + 0.8  # A reaches 11 s and C 6 s; B is still on 21
+    qtbot.waitUntil(lambda: len(ticked) == 3, timeout=1000)
+    qtbot.wait(450)
+    assert ticked == ["B", "A", "C"]
 
 
 def test_tile_states_are_validated() -> None:

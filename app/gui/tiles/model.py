@@ -3,8 +3,14 @@
 The engine may report thousands of changes a second (progress ticks, battery,
 state flips). :meth:`DeviceTileModel.update_tiles` only records the newest
 snapshot per serial; a single-shot timer applies them at most ~60 times a
-second as one ``dataChanged`` per contiguous block of rows, so a burst of
-10,000 updates costs the view a handful of repaints (STYLE.md, "Data and views").
+second, so a burst of 10,000 updates costs the view a handful of repaints
+(STYLE.md, "Data and views"). Each changed row gets its own ``dataChanged``:
+the view then repaints exactly the changed tiles, where one signal over a
+block of rows would repaint the bounding box of the block in a wrapped wall.
+
+Busy tiles show a running clock. Each tile's clock is reported when its own
+displayed second changes, not all together once a second, so the repaints of
+a wall of busy phones are spread over the second.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from PySide6.QtCore import (
 from app.gui.theme import TILE_STATES
 
 FLUSH_INTERVAL_MS = 16  # apply pending updates at most ~60 times a second
-TICK_INTERVAL_MS = 1000  # elapsed time on busy tiles
+TICK_INTERVAL_MS = 200  # how often busy tiles' clocks are checked (each changes once a second)
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -122,6 +128,7 @@ class DeviceTileModel(QAbstractListModel):
         self._tiles: list[DeviceTile] = []
         self._rows: dict[str, int] = {}
         self._pending: dict[str, DeviceTile] = {}
+        self._seconds: dict[str, int] = {}  # the whole second each ticking tile shows
         self._counters = self._count()
         self.flush_count = 0  # how many times pending updates were applied
         self._flush_timer = QTimer(self)
@@ -257,35 +264,46 @@ class DeviceTileModel(QAbstractListModel):
         self.flush()
 
     def _on_tick_timer_timeout(self) -> None:
-        rows = [row for row, tile in enumerate(self._tiles) if tile.ticking]
+        now = self._clock()
+        shown, seconds = self._seconds, {}
+        rows = []
+        for row, tile in enumerate(self._tiles):
+            if tile.ticking:
+                second = seconds[tile.serial] = _whole_seconds(tile, now)
+                if shown.get(tile.serial) != second:
+                    rows.append(row)
+        self._seconds = seconds
         self._emit_changed(rows, [TileRole.ELAPSED, Qt.ItemDataRole.ToolTipRole])
-        if not rows:
+        if not seconds:
             self._tick_timer.stop()
 
     def _emit_changed(self, rows: list[int], roles: list[int] | None = None) -> None:
-        """One dataChanged per contiguous block of rows."""
+        """One dataChanged per changed row, so the view repaints only those tiles."""
         if not rows:
             return
-        rows = sorted(rows)
-        start = previous = rows[0]
-        for row in rows[1:] + [None]:
-            if row is not None and row == previous + 1:
-                previous = row
-                continue
-            top, bottom = self.index(start, 0), self.index(previous, 0)
+        now = self._clock()
+        for row in sorted(rows):
+            index = self.index(row, 0)
             if roles is None:
-                self.dataChanged.emit(top, bottom)
+                tile = self._tiles[row]
+                if tile.ticking:  # repainted now, with the clock as it is
+                    self._seconds[tile.serial] = _whole_seconds(tile, now)
+                self.dataChanged.emit(index, index)
             else:
-                self.dataChanged.emit(top, bottom, roles)
-            if row is not None:
-                start = previous = row
+                self.dataChanged.emit(index, index, roles)
 
     def _after_change(self) -> None:
         counters = self._count()
         if counters != self._counters:
             self._counters = counters
             self.counters_changed.emit(dict(counters))
-        ticking = any(tile.ticking for tile in self._tiles)
+        now = self._clock()
+        ticking = False
+        for tile in self._tiles:
+            if tile.ticking:
+                ticking = True
+                if tile.serial not in self._seconds:  # new rows are painted as they are
+                    self._seconds[tile.serial] = _whole_seconds(tile, now)
         if ticking and not self._tick_timer.isActive():
             self._tick_timer.start()
         elif not ticking:
@@ -297,6 +315,11 @@ class DeviceTileModel(QAbstractListModel):
             counts[tile.state] += 1
         counts["total"] = len(self._tiles)
         return counts
+
+
+def _whole_seconds(tile: DeviceTile, now: float) -> int:
+    """The whole seconds a ticking tile's clock shows at ``now``."""
+    return int(tile.elapsed(now) or 0.0)
 
 
 def _tooltip(tile: DeviceTile, now: float) -> str:

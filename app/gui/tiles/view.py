@@ -143,9 +143,13 @@ class TileWallView(QListView):
         return [target]
 
     def _set_drop_row(self, row: int) -> None:
-        if row != self._drop_row:
-            self._drop_row = row
-            self.viewport().update()
+        if row == self._drop_row:
+            return
+        model = self.model()
+        for changed in (self._drop_row, row):  # repaint the old and the new target only
+            if changed >= 0 and model is not None:
+                self.viewport().update(self.visualRect(model.index(changed, 0)))
+        self._drop_row = row
 
     # -- Qt overrides --------------------------------------------------------------
 
