@@ -10,8 +10,11 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from app.core.enums import TaskState
 from app.gui.bridge import EngineBridge
+from app.gui.livelabel import LiveLabel
+from app.gui.throttle import Throttle
 
 QUEUE_REFRESH_MS = 2000
+DEVICES_REFRESH_MS = 250  # device counts follow device events at most 4 times a second
 
 
 class StatusBar(QStatusBar):
@@ -28,12 +31,14 @@ class StatusBar(QStatusBar):
         self._timer = QTimer(self)
         self._timer.setInterval(QUEUE_REFRESH_MS)
         self._timer.timeout.connect(self._refresh_queue)
+        self._devices_refresh = Throttle(DEVICES_REFRESH_MS, self._refresh_devices, self)
 
     def _setup_ui(self) -> None:
-        self.engine_label = QLabel("engine: starting")
-        self.adb_label = QLabel("adb: —")
-        self.devices_label = QLabel("devices: —")
-        self.queue_label = QLabel("queue: —")
+        # Live text: labels that do not re-lay out the window on every change.
+        self.engine_label = LiveLabel("engine: starting")
+        self.adb_label = LiveLabel("adb: —")
+        self.devices_label = LiveLabel("devices: —")
+        self.queue_label = LiveLabel("queue: —")
         self.error_label = QLabel("")
         self.error_label.setToolTip("The last error reported by an action")
         for label in (self.engine_label, self.adb_label, self.devices_label, self.queue_label):
@@ -44,12 +49,13 @@ class StatusBar(QStatusBar):
         self._on_bridge_engine_state(self._bridge.engine.state, "")
         server = self._bridge.engine.devices.server
         self._on_bridge_adb_state(server.alive, server.message)
-        self._on_bridge_devices_changed([])
+        self._refresh_devices()
         self._refresh_queue()
         self._timer.start()
 
     def stop(self) -> None:
         self._timer.stop()
+        self._devices_refresh.stop()
 
     # -- slots -----------------------------------------------------------------------
     def _on_bridge_engine_state(self, state: str, message: str) -> None:
@@ -65,6 +71,9 @@ class StatusBar(QStatusBar):
                                               "the adb server does not answer"))
 
     def _on_bridge_devices_changed(self, _views: list[Any]) -> None:
+        self._devices_refresh()
+
+    def _refresh_devices(self) -> None:
         engine = self._bridge.engine
         if not hasattr(engine, "devices"):
             return

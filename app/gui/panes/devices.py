@@ -16,7 +16,6 @@ from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QMenu,
     QSplitter,
     QStackedWidget,
@@ -29,11 +28,13 @@ from PySide6.QtWidgets import (
 from app.core.records import TaskRecord
 from app.engine.bus import DeviceView, ExecutionProgress
 from app.gui.bridge import EngineBridge
+from app.gui.livelabel import LiveLabel
 from app.gui.panes.device_actions import DeviceActions
 from app.gui.panes.devices_table import DeviceTableModel, DeviceTableView, display_state
 from app.gui.panes.install_status import InstallStatusPanel
 from app.gui.settings_store import load_gui_settings, qsettings, save_gui_settings
 from app.gui.theme import state_accent_colors
+from app.gui.throttle import Throttle
 from app.gui.tiles import DeviceTile, DeviceTileModel, TileWallView
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ COUNTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 DOT = "\u25cf"  # black circle (DejaVu Sans has it)
 HIDDEN_COLUMNS_KEY = "devices/hidden_columns"
+COUNTERS_REFRESH_MS = 250
 
 
 def tile_from_view(view: DeviceView, progress: ExecutionProgress | None = None) -> DeviceTile:
@@ -72,6 +74,7 @@ class DevicesPane(QWidget):
         self._paths = bridge.engine.paths
         self.table_model = DeviceTableModel(self)
         self.tile_model = DeviceTileModel(self)
+        self._counters_refresh = Throttle(COUNTERS_REFRESH_MS, self._render_counters, self)
         self._setup_ui()
         self.device_actions = DeviceActions(bridge, self, self.selected_serials,
                                      self.table_model.view_of)
@@ -128,14 +131,15 @@ class DevicesPane(QWidget):
 
     # -- set-up --------------------------------------------------------------------------
     def _setup_ui(self) -> None:
-        self.counters = QLabel()
+        self.counters = LiveLabel()  # changes with every state flip: no relayout
         self.counters.setObjectName("deviceCounters")
         self.counters.setTextFormat(Qt.TextFormat.RichText)
         self.toolbar = QToolBar("Device actions", self)
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         header = QHBoxLayout()
         header.setContentsMargins(6, 4, 6, 0)
-        header.addWidget(self.counters, 1)
+        header.addWidget(self.counters)
+        header.addStretch(1)
         self.tiles_action = QAction("Tiles", self)
         self.table_action = QAction("Table", self)
         group = QActionGroup(self)
@@ -186,7 +190,7 @@ class DevicesPane(QWidget):
         bridge.devices_changed.connect(self._on_bridge_devices_changed)
         bridge.progress.connect(self._on_bridge_progress)
         bridge.tasks_changed.connect(self._on_bridge_tasks_changed)
-        self.tile_model.counters_changed.connect(self._render_counters)
+        self.tile_model.counters_changed.connect(self._on_tile_model_counters_changed)
         self.table_model.states_changed.connect(self.device_actions.refresh)
         self.wall.action_requested.connect(self.device_actions.trigger)
         self.wall.apks_dropped.connect(self._on_wall_apks_dropped)
@@ -226,6 +230,9 @@ class DevicesPane(QWidget):
                 tiles.append(tile_from_view(view, self.table_model.progress_of(serial)))
         self.tile_model.update_tiles(tiles)
 
+    def _on_tile_model_counters_changed(self, _counts: dict[str, int]) -> None:
+        self._counters_refresh()  # rich text: at most 4 renders a second under load
+
     def _on_bridge_tasks_changed(self, records: list[TaskRecord]) -> None:
         self.installs.model.apply_tasks(records)
 
@@ -256,7 +263,8 @@ class DevicesPane(QWidget):
         store.setValue(HIDDEN_COLUMNS_KEY, [str(c) for c in hidden])
         store.sync()
 
-    def _render_counters(self, counts: dict[str, int]) -> None:
+    def _render_counters(self, counts: dict[str, int] | None = None) -> None:
+        counts = self.tile_model.counters() if counts is None else counts
         accents = state_accent_colors(self.palette())
         parts = [f"<b>{counts.get('total', 0)}</b> devices"]
         for label, states in COUNTERS:
