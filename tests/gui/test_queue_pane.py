@@ -13,7 +13,7 @@ from app.core.enums import ExecStatus, Priority, TaskState
 from app.core.targets import Target
 from app.core.taskspec import TaskSpec
 from app.gui.bridge import EngineBridge
-from app.gui.panes.progress_delegate import ProgressDelegate
+from app.gui.panes.cell_delegate import CellDelegate
 from app.gui.panes.queue import EMPTY_TEXT, NO_MATCH_TEXT, QueuePane
 from app.gui.panes.queue_model import Col
 from app.gui.theme import apply_theme, contrast_ratio, dark_palette, light_palette
@@ -247,7 +247,7 @@ def test_grabs_of_a_busy_queue_read_in_both_themes(qtbot, bridge, gui_engine, gu
         apply_theme(app, mode)
         qtbot.wait(50)
         assert pane.grab().save(str(grab_dir / f"queue-pane-{mode}.png"))
-        bar, text = ProgressDelegate.fill_colour(palette)
+        bar, text = CellDelegate.fill_colour(palette)
         assert contrast_ratio(bar, text) >= 4.5
     apply_theme(app, "light")
     for uid in {pane.model.record(r).uid for r in range(pane.model.rowCount())}:

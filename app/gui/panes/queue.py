@@ -38,11 +38,11 @@ from app.core.enums import Priority, TaskState
 from app.core.records import TaskRecord
 from app.engine.bus import ExecutionProgress
 from app.gui.bridge import EngineBridge
+from app.gui.livelabel import LiveLabel
+from app.gui.panes.cell_delegate import CellDelegate
 from app.gui.panes.loader import StoreLoader, timer
-from app.gui.panes.progress_delegate import ProgressDelegate
 from app.gui.panes.queue_model import (
     ACTIVE_STATES,
-    PERCENT_ROLE,
     RECORD_ROLE,
     Col,
     QueueSnapshot,
@@ -225,9 +225,10 @@ class QueuePane(QWidget):
                                     "once (0 = no limit)")
         self.concurrency.valueChanged.connect(self._on_concurrency_value_changed)
         bar.addWidget(self.concurrency)
-        self.queue_counts = QLabel(bar)
-        self.queue_counts.setContentsMargins(8, 0, 0, 0)
+        self.queue_counts = LiveLabel(bar)
         bar.addWidget(self.queue_counts)
+        self.queue_counts.setContentsMargins(8, 0, 0, 0)  # after: adding a fixed-size
+        # widget to a tool bar resets its margins
         return bar
 
     def _build_filters(self) -> QHBoxLayout:
@@ -248,7 +249,7 @@ class QueuePane(QWidget):
         for box in (self.queue_box, self.kind_box, self.state_box):
             box.currentIndexChanged.connect(self._on_filters_changed)
         self.search.textChanged.connect(self._on_filters_changed)
-        self.summary = QLabel(self)
+        self.summary = LiveLabel(self)
         row.addWidget(QLabel("Queue", self))
         row.addWidget(self.queue_box)
         row.addWidget(self.kind_box)
@@ -270,7 +271,7 @@ class QueuePane(QWidget):
         view.setAlternatingRowColors(True)
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        view.setItemDelegateForColumn(Col.PROGRESS, ProgressDelegate(PERCENT_ROLE, view))
+        view.setItemDelegate(CellDelegate(self.model.cell, view))
         header = view.horizontalHeader()
         header.setStretchLastSection(True)
         widths = {Col.ID: 76, Col.QUEUE: 70, Col.KIND: 110, Col.PRIORITY: 64, Col.TARGET: 150,

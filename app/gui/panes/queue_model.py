@@ -27,6 +27,7 @@ from PySide6.QtGui import QColor, QGuiApplication
 from app.core.enums import TaskState
 from app.core.records import TaskRecord
 from app.engine.bus import ExecutionProgress
+from app.gui.panes.cell_delegate import Cell
 from app.gui.panes.rows import KeyedRowsModel
 from app.gui.theme import status_colors
 from app.store.queues import QueueRecord
@@ -52,6 +53,8 @@ class Col(IntEnum):
     PROGRESS = 9
     ERROR = 10
 
+
+_RIGHT_ALIGNED = frozenset({Col.ATTEMPTS, Col.AGE})
 
 HEADERS = ("ID", "Queue", "Kind", "Priority", "Target", "State", "Attempts", "Age", "Device",
            "Progress", "Last error")
@@ -182,6 +185,15 @@ class QueueTaskModel(KeyedRowsModel[TaskRecord]):
         if any(t.not_before for t in self._rows if t.state is TaskState.PENDING):
             self.column_changed(Col.STATE)
 
+    def cell(self, row: int, column: int) -> Cell | None:
+        """What :class:`CellDelegate` paints in one cell (one call, not seven roles)."""
+        task = self._rows[row] if 0 <= row < len(self._rows) else None
+        if task is None:
+            return None
+        colour = self._state_colour(_status_key(task)) if column == Col.STATE else None
+        percent = self.progress(task)[0] if column == Col.PROGRESS else None
+        return self._text(task, column), colour, column in _RIGHT_ALIGNED, percent
+
     def progress(self, task: TaskRecord) -> tuple[int | None, str | None]:
         live = self._live.get(task.uid)
         if live is not None:
@@ -208,7 +220,7 @@ class QueueTaskModel(KeyedRowsModel[TaskRecord]):
             return self._tooltip(task, column)
         if role == Qt.ItemDataRole.ForegroundRole and column == Col.STATE:
             return self._state_colour(_status_key(task))
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (Col.ATTEMPTS, Col.AGE):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in _RIGHT_ALIGNED:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
