@@ -36,3 +36,27 @@ def test_a_failing_action_is_reported_not_raised(qtbot, gui_engine):
     qtbot.waitUntil(lambda: bool(errors), timeout=5000)
     assert errors[0].startswith("cancel:") and "no-such-task" in errors[0]
     bridge.close()
+
+
+def test_a_burst_reaches_the_widgets_in_slices_newest_per_subject(qtbot, gui_engine):
+    from app.engine.bus import ExecutionProgress
+    from app.gui.bridge import SLICE_EVENTS
+
+    bridge = EngineBridge(gui_engine)
+    batches: list[list[ExecutionProgress]] = []
+    bridge.progress.connect(lambda events: batches.append(list(events)))
+
+    def progress(i: int, percent: int) -> ExecutionProgress:
+        return ExecutionProgress(task_uid=f"t{i}", execution_id=i, serial=None,
+                                 percent=percent, message=None, step=None)
+
+    for i in range(100):
+        gui_engine.bus.publish(progress(i, 10))
+    gui_engine.bus.publish(progress(5, 90))  # supersedes the first one for t5
+    qtbot.waitUntil(lambda: sum(map(len, batches)) >= 100, timeout=3000)
+    qtbot.wait(50)
+    assert len(batches) >= 3 and max(map(len, batches)) <= SLICE_EVENTS
+    delivered = [event for batch in batches for event in batch]
+    assert len(delivered) == 100  # every subject once: t5's older event never went out
+    assert {e.task_uid: e.percent for e in delivered}["t5"] == 90
+    bridge.close()
