@@ -7,9 +7,11 @@ the table never disagree. The table is a :class:`DeviceTableModel` behind a
 kept in ``gui.ini``.
 
 The proxy re-sorts the rows of every ``dataChanged`` (~40 us a row, calling
-back into Python), which a busy lab would pay 60 times a second even while
-the operator looks at the tile wall. So the proxy sorts dynamically only
-while the table is on screen; shown again, it re-sorts once.
+back into Python), and every signal costs a few more, which a busy lab would
+pay ten times a second even while the operator looks at the tile wall. So
+while the table is off screen the model keeps its rows current without
+signalling changes, and the proxy does not sort; shown again, the table is
+refreshed and sorted once.
 """
 
 from __future__ import annotations
@@ -83,6 +85,17 @@ class DeviceTableModel(QAbstractTableModel):
         self._rows: dict[str, int] = {}
         self._progress: dict[str, ExecutionProgress] = {}
         self._colours: tuple[int, dict[str, QColor]] | None = None
+        self._watched = True  # a view shows the rows: signal every change
+        self._stale = False  # rows changed unsignalled while nobody watched
+
+    def set_watched(self, watched: bool) -> None:
+        """Whether a view shows the rows now. Unwatched, changed rows are not signalled
+        (rows added or removed still are); watched again, one signal covers them all."""
+        self._watched = watched
+        if watched and self._stale and self._views:
+            self._stale = False
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self._views) - 1, len(self.HEADERS) - 1))
 
     # -- public API ---------------------------------------------------------------
     def set_views(self, views: Iterable[DeviceView]) -> None:
@@ -113,8 +126,7 @@ class DeviceTableModel(QAbstractTableModel):
             states = states or display_state(old) != display_state(view)
             self._views[row] = view
             changed.append(row)
-        for first, last in blocks(sorted(set(changed))):
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.HEADERS) - 1))
+        self._signal_changed(changed, 0, len(self.HEADERS) - 1)
         if states:
             self.states_changed.emit()
 
@@ -126,8 +138,7 @@ class DeviceTableModel(QAbstractTableModel):
             if row is not None and self._views[row].task_uid == event.task_uid:
                 self._progress[event.serial or ""] = event
                 changed.append(row)
-        for first, last in blocks(sorted(set(changed))):
-            self.dataChanged.emit(self.index(first, self.TASK), self.index(last, self.TASK))
+        self._signal_changed(changed, self.TASK, self.TASK)
 
     def view(self, row: int) -> DeviceView | None:
         return self._views[row] if 0 <= row < len(self._views) else None
@@ -182,6 +193,17 @@ class DeviceTableModel(QAbstractTableModel):
         return None
 
     # -- internals ----------------------------------------------------------------------
+    def _signal_changed(self, rows: list[int], first_column: int, last_column: int) -> None:
+        """One ``dataChanged`` per block of changed rows, or none while unwatched."""
+        if not rows:
+            return
+        if not self._watched:
+            self._stale = True
+            return
+        for first, last in blocks(sorted(set(rows))):
+            self.dataChanged.emit(self.index(first, first_column),
+                                  self.index(last, last_column))
+
     def _text(self, view: DeviceView, column: int) -> str:
         record = view.record
         if column == self.SERIAL:
@@ -261,6 +283,7 @@ class DeviceTableView(QTableView):
         self.proxy.setSortRole(DeviceTableModel.SORT_ROLE)
         self.proxy.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setDynamicSortFilter(False)  # on while shown (showEvent)
+        model.set_watched(False)  # likewise
         self.setModel(self.proxy)
         self._setup_ui()
 
@@ -341,12 +364,14 @@ class DeviceTableView(QTableView):
 
     # -- Qt overrides ------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
-        self.proxy.setDynamicSortFilter(True)  # re-sorts what changed while hidden
+        self.source.set_watched(True)  # refreshes what changed while hidden...
+        self.proxy.setDynamicSortFilter(True)  # ...and sorts it
         super().showEvent(event)
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self.proxy.setDynamicSortFilter(False)
+        self.source.set_watched(False)
 
 
 def selection_states(lookup: Callable[[str], DeviceView | None],

@@ -28,7 +28,7 @@ from app.core.enums import TaskState
 from app.core.records import TaskRecord
 from app.engine.bus import ExecutionProgress
 from app.gui.panes.cell_delegate import Cell
-from app.gui.panes.rows import KeyedRowsModel
+from app.gui.panes.rows import KeyedRowsModel, blocks
 from app.gui.theme import status_colors
 from app.store.queues import QueueRecord
 
@@ -165,7 +165,7 @@ class QueueTaskModel(KeyedRowsModel[TaskRecord]):
 
     def apply_progress(self, events: Iterable[ExecutionProgress]) -> int:
         """Patch progress cells from engine events; returns how many rows changed."""
-        patched = 0
+        rows = []
         for event in events:
             row = self.row_of(event.task_uid)
             if row is None:
@@ -174,10 +174,10 @@ class QueueTaskModel(KeyedRowsModel[TaskRecord]):
             if self._live.get(event.task_uid) == value:
                 continue
             self._live[event.task_uid] = value
-            index = self.index(row, Col.PROGRESS)
-            self.dataChanged.emit(index, index)
-            patched += 1
-        return patched
+            rows.append(row)
+        for first, last in blocks(sorted(rows)):  # one signal per block of rows
+            self.dataChanged.emit(self.index(first, Col.PROGRESS), self.index(last, Col.PROGRESS))
+        return len(rows)
 
     def tick(self) -> None:
         """Advance the clocks (age, waiting times)."""
