@@ -3,9 +3,13 @@
 A pane that refreshes on every engine event would reload a thousand times for
 a burst of a thousand task changes. :class:`StoreLoader` collapses requests:
 while a query runs, further requests only mark the result stale (one more run
-follows), and runs start at most once per ``min_interval_ms``. The query runs
-on the engine's store thread; its result crosses back to the GUI thread
-through a queued signal, so slots always run on the GUI thread.
+follows), and runs start at most once per ``min_interval_ms``, or less often
+when a run is costly: the time it took (the query on the store thread plus the
+slots that applied its result) may be at most :data:`MAX_SHARE` of the time
+between runs, so a heavy reload under load paces itself instead of starving
+the engine's store writes and the event loop. The query runs on the engine's
+store thread; its result crosses back to the GUI thread through a queued
+signal, so slots always run on the GUI thread.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from app.engine.storethread import StoreThread
 
 log = logging.getLogger(__name__)
 
+MAX_SHARE = 0.05  # of the time between two runs, a run may cost at most this much
+MAX_PACED_INTERVAL_S = 2.0  # however costly, a live pane reloads at least this often
+
 
 class StoreLoader(QObject):
     """Runs ``query`` on the store thread when asked, coalescing requests.
@@ -31,7 +38,8 @@ class StoreLoader(QObject):
     Args:
         store: the engine's store thread.
         query: a synchronous store function taking no arguments.
-        min_interval_ms: least time between the starts of two runs.
+        min_interval_ms: least time between the starts of two runs (more when runs are
+            costly, see :data:`MAX_SHARE`).
         shown_in: the widget showing the results; while it is hidden, requests only
             mark the data stale and one run happens when it is shown again.
 
@@ -54,7 +62,9 @@ class StoreLoader(QObject):
             shown_in.installEventFilter(self)
         self._store = store
         self._query = query
-        self._interval_s = min_interval_ms / 1000
+        self._min_interval_s = min_interval_ms / 1000
+        self._interval_s = self._min_interval_s
+        self._query_s = 0.0  # how long the last query ran on the store thread
         self._inflight: Future[Any] | None = None
         self._again = False
         self._last_start = -1e9  # long ago: the first request runs at once
@@ -98,9 +108,21 @@ class StoreLoader(QObject):
             return
         self._last_start = time.monotonic()
         self.runs += 1
-        future = self._store.submit(self._query)
+        future = self._store.submit(self._timed_query)
         self._inflight = future
         future.add_done_callback(self._deliver)
+
+    def interval_ms(self) -> int:
+        """The least time between two runs now (paced by their cost)."""
+        return int(self._interval_s * 1000)
+
+    def _timed_query(self) -> Any:
+        # Runs on the store thread.
+        started = time.perf_counter()
+        try:
+            return self._query()
+        finally:
+            self._query_s = time.perf_counter() - started
 
     def _deliver(self, future: Future[Any]) -> None:
         # Runs on the store thread: only hand over to the GUI thread.
@@ -118,7 +140,11 @@ class StoreLoader(QObject):
                         message)
             self.failed.emit(message)
         else:
+            started = time.perf_counter()
             self.loaded.emit(future.result())
+            cost = self._query_s + time.perf_counter() - started
+            self._interval_s = max(self._min_interval_s,
+                                   min(MAX_PACED_INTERVAL_S, cost / MAX_SHARE))
         if self._again:
             self._again = False
             self.request()
