@@ -28,7 +28,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import qasync  # noqa: E402
+from PySide6.QtCore import qInstallMessageHandler  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def quiet_qt_messages(_kind: object, _context: object, message: str) -> None:
+    """Qt's messages on stderr, without the offscreen plugin's propagateSizeHints notice."""
+    if "propagateSizeHints" not in message:
+        sys.stderr.write(message + "\n")
 
 
 def rss_mb() -> float:
@@ -212,6 +219,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--history-rows", type=int, default=1_000_000)
     args = parser.parse_args()
+    qInstallMessageHandler(quiet_qt_messages)
     app = QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory(prefix="taskdesk-guibench-") as tmp:
         work = Path(tmp)
