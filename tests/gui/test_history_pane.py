@@ -126,6 +126,16 @@ def test_counts_and_stats_match_the_store_for_each_filter(qtbot, pane, gui_engin
     pane.grab().save(str(grab_dir / "history-pane.png"))
 
 
+def test_a_hidden_pane_does_not_refresh_until_shown(qtbot, pane, gui_engine):
+    pane.hide()  # e.g. behind the Queue tab
+    _run_all(qtbot, gui_engine, [TaskSpec(kind="adb.shell", payload={"command": "echo x"})] * 2)
+    qtbot.wait(1500)  # past the live refresh interval
+    assert pane.model.total() == 9 and pane.stats["total"] == 9
+    pane.show()
+    qtbot.waitUntil(lambda: pane.model.total() == 11 and pane.stats["total"] == 11,
+                    timeout=5000)
+
+
 def test_a_date_range_that_ends_before_it_starts_is_explained_not_applied(qtbot, pane):
     bar = pane.filters
     before = pane.model.current_filter()

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelection, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 
 REFRESH_MS = 1000  # live refresh of the table: at most once a second...
 STATS_EVERY_MS = 5000  # ...and of the stats strip every five seconds...
-# (both slower when the queries are costly: see history_source.live_interval_ms)
+# (both slower when the queries are costly: see history_source.live_interval_ms; and not
+# at all while the pane is hidden, e.g. behind the Queue tab: once when shown instead)
 SYSTEM_MODULE = "system"  # maintenance jobs record themselves here; they are not tasks
 
 
@@ -72,6 +73,7 @@ class HistoryPane(QWidget):
         self._detail_id: int | None = None
         self._stats_after_page = False  # the first page must not queue behind the stats
         self._refresh_began: float | None = None
+        self._refresh_missed = self._stats_missed = False  # while hidden
         self._dialogs: list[QWidget] = []
         self.clone_dialog: QWidget | None = None  # the last one opened (tests look at it)
         self._setup_ui()
@@ -234,7 +236,7 @@ class HistoryPane(QWidget):
         self._stats_timer = QTimer(self)
         self._stats_timer.setSingleShot(True)
         self._stats_timer.setInterval(STATS_EVERY_MS)
-        self._stats_timer.timeout.connect(self._request_stats)
+        self._stats_timer.timeout.connect(self._on_stats_timer_timeout)
         self.bridge.executions_finished.connect(self._on_engine_activity)
         self.bridge.tasks_changed.connect(self._on_engine_activity)
         self.table.horizontalHeader().sectionClicked.connect(self._on_header_section_clicked)
@@ -251,7 +253,16 @@ class HistoryPane(QWidget):
             self._stats_timer.start()
 
     def _on_refresh_timer_timeout(self) -> None:
+        if not self.isVisible():
+            self._refresh_missed = True  # nobody sees it: refresh once when shown
+            return
         self.refresh()
+
+    def _on_stats_timer_timeout(self) -> None:
+        if not self.isVisible():
+            self._stats_missed = True
+            return
+        self._request_stats()
 
     def _on_model_count_changed(self, total: int) -> None:
         if self._refresh_began is not None:  # a live refresh: pace the next one by its cost
@@ -362,6 +373,15 @@ class HistoryPane(QWidget):
         self._delivery.when_done(future, offer)
 
     # -- Qt overrides -------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        missed = self._refresh_missed
+        if missed:
+            self.refresh()
+        if missed or self._stats_missed:  # counts moved on: so did the stats
+            self._request_stats()
+        self._refresh_missed = self._stats_missed = False
+
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
