@@ -203,6 +203,29 @@ def test_a_changed_tile_repaints_alone_and_unchanged_tiles_are_not_rendered_agai
     assert delegate.renders == {tiles[2].serial: 1}
 
 
+def test_a_paint_renders_a_few_changed_tiles_and_the_rest_catch_up_at_once(
+    qtbot, model: DeviceTileModel, wall: TileWallView
+) -> None:
+    from app.gui.tiles.delegate import RENDER_BUDGET
+
+    tiles = sample_tiles()
+    model.set_tiles(tiles)
+    delegate = wall.itemDelegate()
+    assert isinstance(delegate, TileDelegate)
+    qtbot.waitUntil(lambda: len(delegate.paints) == len(tiles))
+    delegate.renders.clear()
+    model.update_tiles([_moved(t, progress_percent=7, last_result="revoked") for t in tiles])
+    model.flush()
+    wall.viewport().repaint()  # one paint: a bounded number of tiles is rendered afresh...
+    assert sum(delegate.renders.values()) == RENDER_BUDGET < len(tiles)
+    # ...the others showed their previous image and are repainted right after.
+    qtbot.waitUntil(lambda: set(delegate.renders) == {t.serial for t in tiles}, timeout=1000)
+    assert all(n == 1 for n in delegate.renders.values())
+    shown = wall.viewport().grab().toImage()
+    delegate.forget()
+    assert shown == wall.viewport().grab().toImage()  # what is shown is current
+
+
 def test_cached_tiles_look_the_same_as_freshly_rendered_ones(
     qtbot, model: DeviceTileModel, wall: TileWallView
 ) -> None:

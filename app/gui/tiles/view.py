@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QMimeData, QModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QContextMenuEvent,
@@ -60,6 +68,11 @@ class TileWallView(QListView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._drop_row = -1
+        self._catch_up: list[QPersistentModelIndex] = []  # tiles still showing an old image
+        self._catch_up_timer = QTimer(self)
+        self._catch_up_timer.setSingleShot(True)
+        self._catch_up_timer.setInterval(0)
+        self._catch_up_timer.timeout.connect(self._on_catch_up_timer_timeout)
         self._setup_ui()
 
     def selected_serials(self) -> list[str]:
@@ -121,6 +134,12 @@ class TileWallView(QListView):
 
     def _on_menu_triggered(self, action_id: str, serials: list[str]) -> None:
         self.action_requested.emit(action_id, serials)
+
+    def _on_catch_up_timer_timeout(self) -> None:
+        pending, self._catch_up = self._catch_up, []
+        for index in pending:
+            if index.isValid():
+                self.viewport().update(self.visualRect(QModelIndex(index)))
 
     # -- helpers -----------------------------------------------------------------
 
@@ -198,7 +217,18 @@ class TileWallView(QListView):
         self.apks_dropped.emit(self._drop_targets(index), paths)
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
+        delegate = self.itemDelegate()
+        if isinstance(delegate, TileDelegate):
+            delegate.begin_paint()
+            super().paintEvent(event)
+            for index in delegate.deferred:  # changed tiles left for the next paint
+                if index.isValid():
+                    self._catch_up.append(QPersistentModelIndex(index))
+            delegate.begin_paint(None)
+            if self._catch_up and not self._catch_up_timer.isActive():
+                self._catch_up_timer.start()
+        else:
+            super().paintEvent(event)
         if self._drop_row < 0 or self.model() is None:
             return
         rect = self.visualRect(self.model().index(self._drop_row, 0)).adjusted(1, 1, -1, -1)
