@@ -190,6 +190,13 @@ def test_a_changed_tile_repaints_alone_and_unchanged_tiles_are_not_rendered_agai
     qtbot.wait(50)
     assert set(delegate.paints) == {tiles[5].serial}
     assert delegate.renders == {tiles[5].serial: 1}
+    # Two tiles at opposite corners: those two, not every tile between them.
+    delegate.paints.clear()
+    delegate.renders.clear()
+    model.update_tiles([_moved(tiles[0], battery_level=12), _moved(tiles[11], tags=())])
+    qtbot.waitUntil(lambda: len(delegate.paints) >= 2)
+    qtbot.wait(50)
+    assert set(delegate.paints) == set(delegate.renders) == {tiles[0].serial, tiles[11].serial}
     # A full repaint (e.g. the window was covered) redraws every tile from its pixmap.
     delegate.paints.clear()
     delegate.renders.clear()

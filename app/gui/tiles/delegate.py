@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen, QPixmap, QRegion
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from app.gui.theme import (
@@ -118,11 +118,16 @@ class TileDelegate(QStyledItemDelegate):
         self.frame_renders: Counter[str] = Counter()  # frames rendered afresh, per serial
         self.budget: int | None = None  # renders left in this paint (None: no limit)
         self.deferred: list[ModelIndex] = []  # tiles shown with their previous image
+        self._region: QRegion | None = None  # what this paint updates (None: everything)
 
-    def begin_paint(self, budget: int | None = RENDER_BUDGET) -> None:
-        """Start a paint of the view: at most ``budget`` tiles are rendered afresh."""
+    def begin_paint(self, budget: int | None = RENDER_BUDGET,
+                    region: QRegion | None = None) -> None:
+        """Start a paint of the view: at most ``budget`` tiles are rendered afresh, and
+        tiles outside ``region`` are skipped (the view asks for every tile in the
+        bounding box of what changed, e.g. two tiles at opposite corners)."""
         self.budget = budget
         self.deferred = []
+        self._region = region
 
     def tile_size(self, font: QFont) -> QSize:
         """About 240x120; taller when the font needs it, so no line is clipped."""
@@ -135,6 +140,8 @@ class TileDelegate(QStyledItemDelegate):
         return self.tile_size(option.font)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        if self._region is not None and not self._region.intersects(option.rect):
+            return  # clipped away anyway
         tile = index.data(TileRole.TILE)
         if not isinstance(tile, DeviceTile):
             return

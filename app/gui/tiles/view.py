@@ -219,7 +219,7 @@ class TileWallView(QListView):
     def paintEvent(self, event: QPaintEvent) -> None:
         delegate = self.itemDelegate()
         if isinstance(delegate, TileDelegate):
-            delegate.begin_paint()
+            delegate.begin_paint(region=event.region())
             super().paintEvent(event)
             for index in delegate.deferred:  # changed tiles left for the next paint
                 if index.isValid():
