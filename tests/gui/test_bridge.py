@@ -15,8 +15,11 @@ def test_a_task_run_reaches_the_gui_as_coalesced_signals(qtbot, gui_engine, gui_
     bridge.tasks_changed.connect(tasks.extend)
     bridge.executions_finished.connect(finished.extend)
 
+    # Quick shells, and captures that keep a phone busy longer than a delivery interval
+    # (a state shorter than that may be superseded by the newest one before delivery).
     records = run_async(qtbot, gui_engine.submit_many(
-        [TaskSpec(kind="adb.shell", payload={"command": "echo hi"})] * 30))
+        [TaskSpec(kind="adb.shell", payload={"command": "echo hi"})] * 24
+        + [TaskSpec(kind="demo.capture", payload={"steps": 4, "step_ms": 150})] * 6))
     qtbot.waitUntil(lambda: len(finished) >= 30, timeout=20000)
     assert {e.status for e in finished} == {"SUCCESS"}
     assert {t.uid for t in tasks} >= {r.uid for r in records}
