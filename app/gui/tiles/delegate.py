@@ -91,7 +91,6 @@ class _Colours:
         self.status = status_colors(palette)
         self.highlight = palette.color(QPalette.ColorRole.Highlight)
         self.border = palette.color(QPalette.ColorRole.Mid)
-
         self._results: dict[tuple[str, str], QColor] = {}
 
     def result_colour(self, result: str, state: str) -> QColor:
@@ -202,8 +201,7 @@ class TileDelegate(QStyledItemDelegate):
         local = QRect(0, 0, cell.width(), cell.height())
         frame_key = (tile.serial, tile.state, tile.title, tile.nickname, tile.model,
                      tile.battery_level, tile.charging, selected, hovered, local.width(),
-                     local.height(),
-                     colours.key, fonts.key, ratio)
+                     local.height(), colours.key, fonts.key, ratio)
         cached = self._frames.get(frame_key)
         if cached is None:
             self.frame_renders[tile.serial] += 1
