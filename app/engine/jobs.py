@@ -173,8 +173,10 @@ class JobRunner:
             pool=self._pool, device=None, deadline=deadline,
         )
         if slot is not None and self._provider is not None:
+            # No reference back to ctx (it holds the handle): no cycle for the collector.
             ctx.device = EngineDeviceHandle(self._provider, slot.serial, self._pool,
-                                            ctx.cancel_event, ctx.remaining_time)
+                                            ctx.cancel_event,
+                                            lambda: max(0.0, deadline - time.monotonic()))
             slot.task_uid, slot.task_kind = task.uid, task.kind
             slot.task_started_at = time.time()
             slot.progress_percent = slot.progress_step = slot.progress_message = None

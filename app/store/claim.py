@@ -143,7 +143,10 @@ def _claim(owner: str, slots: Sequence[Slot], lease_s: float, now: float | None,
             finder.index_targets(TargetKind.DEVICE,
                                  [s.serial for s in wanted if s.is_device and s.serial])
             finder.index_targets(TargetKind.AGENT, [s.agent_uuid for s in wanted if s.agent_uuid])
-            picks = _assign(wanted, finder, gate, exclude=lost)
+            try:
+                picks = _assign(wanted, finder, gate, exclude=lost)
+            finally:
+                finder.close()
             newly_lost = _lock_picks(picks)
             if not newly_lost:
                 break

@@ -94,6 +94,12 @@ class Finder:
         self._merged: dict[tuple[int, bool], Merged] = {}
         self._targeted: set[tuple[str, str, int, bool]] = set()
 
+    def close(self) -> None:
+        """Drop the bands (each refers back to this finder): no cycle is left for the
+        garbage collector, which would otherwise walk them on whichever thread."""
+        self._bands.clear()
+        self._merged.clear()
+
     def index_targets(self, kind: TargetKind, values: list[str]) -> None:
         """Learn which devices/agents have targeted pending work, at which priority and
         retry flag, so a claim for many devices queries no empty per-device band.
