@@ -53,6 +53,10 @@ class ShellWindow(QWidget):
         self._shell: InteractiveShell | None = None
         self._generation = 0
         self._state = "closed"
+        # Workers emit under this lock and stop once the window is closing: emitting on
+        # a QObject while the GUI thread destroys it crashed the process.
+        self._emit_lock = threading.Lock()
+        self._closing = False
         self._writer = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"shell-{serial}")
         self._setup_ui()
@@ -171,12 +175,15 @@ class ShellWindow(QWidget):
             self._emit(self._ended, generation, str(exc))
 
     def _emit(self, signal: Any, *args: Any) -> bool:
-        """Emit from a worker; False once the window is gone."""
-        try:
-            signal.emit(*args)
-        except RuntimeError:  # the C++ object was deleted with the window
-            return False
-        return True
+        """Emit from a worker; False once the window is closing or gone."""
+        with self._emit_lock:
+            if self._closing:
+                return False
+            try:
+                signal.emit(*args)
+            except RuntimeError:  # the C++ object was deleted with the window
+                return False
+            return True
 
     # -- internals -------------------------------------------------------------------------
     def _set_state(self, state: str, message: str) -> None:
@@ -196,6 +203,8 @@ class ShellWindow(QWidget):
 
     # -- Qt overrides ------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        with self._emit_lock:  # waits for an emit in progress; none follows
+            self._closing = True
         self._generation += 1  # late output and "ended" notices are ignored from here
         shell, self._shell = self._shell, None
         if shell is not None:
