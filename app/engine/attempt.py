@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -102,18 +103,31 @@ def failure(attempt: RunningAttempt, outcome: Outcome) -> tuple[str, dict[str, A
     return f"{type(exc).__name__}: {message}", {"reason": "error", "traceback": tb}
 
 
-_check_json = json.JSONEncoder().encode  # one encoder, not one per call (json.dumps)
+# Strict as the store is (no NaN or infinity); one encoder, not one per call.
+_check_json = json.JSONEncoder(allow_nan=False).encode
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` if it is JSON, else its JSON form with anything else as text."""
+    """``value`` if the store can keep it as JSON, else its JSON form with anything
+    else as text (non-finite numbers too: the store refuses them, and a refused
+    outcome would leave the attempt unrecorded)."""
     if value is None or type(value) in (str, bool, int):
         return value
     try:
         _check_json(value)
         return value
     except (TypeError, ValueError):
-        return json.loads(json.dumps(value, default=str))
+        return _finite(json.loads(json.dumps(value, default=str)))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return value
 
 
 __all__ = ["Outcome", "RunningAttempt", "failure", "jsonable", "run_kind"]

@@ -89,7 +89,9 @@ class Finder:
         self._at = at
         self._blocked = blocked
         self._kinds = kinds
-        self.first_page = max(8, min(2 * demand, 500))
+        # A page the size of the demand: with most candidates eligible (the common case)
+        # a claim reads no row it does not take; pages double when more are needed.
+        self.first_page = max(8, min(demand, 500))
         self._bands: dict[tuple[Any, ...], Band] = {}
         self._merged: dict[tuple[int, bool], Merged] = {}
         self._targeted: set[tuple[str, str, int, bool]] = set()

@@ -171,3 +171,25 @@ async def test_a_host_task_is_interrupted_by_cancel_and_by_its_timeout(make_engi
                                              payload={"argv": ["echo", "still here"]}))
         done = await _wait_state(engine, after.uid, TaskState.SUCCEEDED)
         assert "still here" in str(done.result)
+
+
+async def test_a_result_the_store_cannot_keep_is_recorded_as_text(make_engine):
+    """NaN and objects are not JSON: the attempt still ends, its result made storable."""
+    from app.engine.kinds.base import HOST_TARGETS, TaskKind
+
+    class Odd(TaskKind):
+        name = "test.odd_result"
+        title = "returns NaN and an object"
+        targets = HOST_TARGETS
+
+        async def run(self, ctx, payload):
+            return {"ratio": float("nan"), "when": object(), "n": 1}
+
+    async with make_engine() as engine:
+        engine.registry.register(Odd())
+        record = await engine.submit(TaskSpec(kind="test.odd_result", target=Target.host()))
+        done = await _wait_state(engine, record.uid, TaskState.SUCCEEDED, timeout=10)
+        assert done.result["ratio"] == "nan" and done.result["n"] == 1
+        assert isinstance(done.result["when"], str)
+        (row,) = await _executions(engine, record.uid)
+        assert row.status is ExecStatus.SUCCESS and row.result == done.result
