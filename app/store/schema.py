@@ -13,7 +13,7 @@ step; the current version is the highest). ``migrate`` brings a database to
   before anything is changed.
 
 To add version N: write ``_step_N(db)``, add it to ``STEPS``, bump
-``SCHEMA_VERSION``, and check in ``tests/store/data/schema_v{N-1}.db`` made by
+``SCHEMA_VERSION``, and check in ``tests/store/data/schema_v{N-1}.sql`` made by
 ``tests/store/make_fixture_db.py`` at the previous version.
 """
 

@@ -1,8 +1,9 @@
-"""Write ``tests/store/data/schema_v{N}.db``: a small database at the current schema.
+"""Write ``tests/store/data/schema_v{N}.sql``: a small database at the current schema,
+as the SQL text that recreates it (reviewable in a diff; no binary file in git).
 
 Run it once per released schema version, *before* bumping ``SCHEMA_VERSION``,
-and check the file in; ``test_schema.py`` then proves every past version
-still opens and migrates::
+and check the file in; ``test_schema.py`` restores it into a database file and
+proves every past version still opens and migrates::
 
     .venv/bin/python -m tests.store.make_fixture_db
 
@@ -13,7 +14,9 @@ their executions, a lock and a setting.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+import tempfile
 from pathlib import Path
 
 from app.core.enums import ExecStatus, TaskState
@@ -26,7 +29,18 @@ T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
 def fixture_path(version: int = SCHEMA_VERSION) -> Path:
-    return DATA / f"schema_v{version}.db"
+    """The checked-in SQL text of the fixture of schema ``version``."""
+    return DATA / f"schema_v{version}.sql"
+
+
+def restore(version: int, path: Path) -> Path:
+    """Recreate the fixture database of schema ``version`` at ``path``."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(fixture_path(version).read_text(encoding="utf-8"))
+    finally:
+        conn.close()
+    return path
 
 
 def build(path: Path) -> None:
@@ -64,17 +78,20 @@ def build(path: Path) -> None:
                     acquired_at=T0, expires_at=T0 + 3600, heartbeat_at=T0)
         Setting.create(key="history.retention_days", value=30, updated_at=T0)
         SchemaVersion.update(applied_at=T0).execute()
-    # Small pages and no WAL: a compact, self-contained file to check in.
-    db.execute_sql("PRAGMA journal_mode=delete")
-    db.execute_sql("PRAGMA page_size=1024")
-    db.execute_sql("VACUUM")
     db.close()
     close_database()
 
 
 def main() -> int:
     path = fixture_path()
-    build(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        built = Path(tmp) / "fixture.db"
+        build(built)
+        conn = sqlite3.connect(built)
+        try:
+            path.write_text("\n".join(conn.iterdump()) + "\n", encoding="utf-8")
+        finally:
+            conn.close()
     print(f"wrote {path} ({path.stat().st_size} bytes, schema v{SCHEMA_VERSION})")
     return 0
 

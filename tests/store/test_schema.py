@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from app.store.db import close_database, open_database
 from app.store.models import ALL_MODELS, SchemaVersion
 from app.store.schema import SCHEMA_VERSION, STEPS, migrate, open_store, schema_version
 from tests.store.helpers import spec
-from tests.store.make_fixture_db import fixture_path
+from tests.store.make_fixture_db import restore
 
 PAST_VERSIONS = list(range(1, SCHEMA_VERSION + 1))
 
@@ -28,10 +27,8 @@ def _close_after() -> object:
 
 
 def _copy_fixture(version: int, tmp_path: Path) -> Path:
-    """Never open the checked-in file itself: opening switches it to WAL."""
-    path = tmp_path / f"copy_v{version}.db"
-    shutil.copyfile(fixture_path(version), path)
-    return path
+    """A database file restored from the checked-in fixture of ``version``."""
+    return restore(version, tmp_path / f"copy_v{version}.db")
 
 
 def _set_version(path: Path, version: int) -> None:
@@ -187,6 +184,6 @@ def test_models_match_the_checked_in_schema_of_this_version(tmp_path: Path) -> N
 
     open_store(tmp_path / "fresh.db").close()
     close_database()
-    assert ddl(tmp_path / "fresh.db") == ddl(fixture_path(SCHEMA_VERSION)), (
+    assert ddl(tmp_path / "fresh.db") == ddl(restore(SCHEMA_VERSION, tmp_path / "fixture.db")), (
         "models.py changed: bump SCHEMA_VERSION, add a migration step, and check in "
         "a fixture of the previous version (tests/store/make_fixture_db.py)")
