@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import peewee
@@ -27,3 +30,36 @@ def snapshot() -> list[dict[str, Any]]:
 
 def is_pg(db: peewee.Database) -> bool:
     return isinstance(db, peewee.PostgresqlDatabase)
+
+
+def claim_in_lockstep(db: peewee.Database, take: Callable[[str], list[str]]
+                      ) -> dict[str, list[str]]:
+    """Two engines ("one", "two") on two connections call ``take(owner)`` in lockstep,
+    so that they really contend, until it returns nothing; returns what each took.
+    (Two workstations on PostgreSQL; on SQLite the writer lock serialises them.)"""
+    seen: dict[str, list[str]] = {"one": [], "two": []}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def engine(owner: str) -> None:
+        try:
+            while True:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    barrier.wait(10)
+                took = take(owner)
+                if not took:
+                    barrier.abort()  # the other one goes on alone
+                    return
+                seen[owner].extend(took)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            db.close()  # this thread's connection
+
+    threads = [threading.Thread(target=engine, args=(name,)) for name in seen]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    return seen

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import uuid
@@ -22,7 +21,7 @@ from app.store.claimbands import Finder
 from app.store.db import close_database
 from app.store.models import Task
 from app.store.schema import open_store
-from tests.store.helpers import T0, is_pg, snapshot, spec
+from tests.store.helpers import T0, claim_in_lockstep, is_pg, snapshot, spec
 
 Slot = tasks.Slot
 AGENT = "12345678-1234-5678-1234-567812345678"
@@ -243,32 +242,13 @@ def test_two_connections_claiming_at_once_never_share_a_task(store: peewee.Datab
                                                              store_location: str) -> None:
     """Two engines on two connections (two workstations on PostgreSQL: SKIP LOCKED)."""
     tasks.enqueue_many([spec(uid=f"c{i:04d}") for i in range(600)], now=T0 - 1)
-    seen: dict[str, list[str]] = {"one": [], "two": []}
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(2)
 
-    def engine(owner: str) -> None:
-        try:
-            while True:
-                with contextlib.suppress(threading.BrokenBarrierError):
-                    barrier.wait(10)  # claim in lockstep so the two really contend
-                got = tasks.claim(owner, [Slot(f"{owner}-{i}", capacity=3) for i in range(4)],
-                                  lease_s=30, now=T0)
-                if not got:
-                    barrier.abort()  # the other one goes on alone
-                    return
-                seen[owner].extend(t.uid for batch in got.values() for t in batch)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            store.close()  # this thread's connection
+    def take(owner: str) -> list[str]:
+        got = tasks.claim(owner, [Slot(f"{owner}-{i}", capacity=3) for i in range(4)],
+                          lease_s=30, now=T0)
+        return [t.uid for batch in got.values() for t in batch]
 
-    threads = [threading.Thread(target=engine, args=(name,)) for name in seen]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
+    seen = claim_in_lockstep(store, take)
     one, two = set(seen["one"]), set(seen["two"])
     assert len(one) == len(seen["one"]) and len(two) == len(seen["two"])
     assert not one & two

@@ -3,16 +3,13 @@ exactly as a claim followed by a start would leave them."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import peewee
 
 from app.core.enums import ExecStatus, TaskState
 from app.core.targets import Target
 from app.store import executions, tasks
 from app.store.models import Execution
-from tests.store.helpers import T0, spec
+from tests.store.helpers import T0, claim_in_lockstep, spec
 
 Slot = tasks.Slot
 HOST = Target.host()
@@ -81,32 +78,13 @@ def test_two_engines_never_start_the_same_task(store: peewee.Database) -> None:
     """Two engines on two connections (two workstations on PostgreSQL)."""
     tasks.enqueue_many([spec("local.execute", target=HOST, uid=f"h{i:04d}")
                         for i in range(600)], now=T0 - 1)
-    seen: dict[str, list[str]] = {"one": [], "two": []}
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(2)
 
-    def engine(owner: str) -> None:
-        try:
-            while True:
-                with contextlib.suppress(threading.BrokenBarrierError):
-                    barrier.wait(10)  # claim in lockstep so the two really contend
-                _, started = tasks.claim_and_start(owner, [Slot(None, host=True, capacity=7)],
-                                                   lease_s=30, now=T0)
-                if not started:
-                    barrier.abort()
-                    return
-                seen[owner].extend(task.uid for task, _ in started)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            store.close()  # this thread's connection
+    def take(owner: str) -> list[str]:
+        _, started = tasks.claim_and_start(owner, [Slot(None, host=True, capacity=7)],
+                                           lease_s=30, now=T0)
+        return [task.uid for task, _ in started]
 
-    threads = [threading.Thread(target=engine, args=(name,)) for name in seen]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
+    seen = claim_in_lockstep(store, take)
     one, two = set(seen["one"]), set(seen["two"])
     assert not one & two and len(one | two) == 600
     assert len(seen["one"]) + len(seen["two"]) == 600
