@@ -27,9 +27,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import qasync  # noqa: E402
 from PySide6.QtCore import qInstallMessageHandler  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.gui.eventloop import BatchingQEventLoop  # noqa: E402
 
 
 def quiet_qt_messages(_kind: object, _context: object, message: str) -> None:
@@ -225,7 +226,7 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory(prefix="taskdesk-guibench-") as tmp:
         work = Path(tmp)
-        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        with asyncio.Runner(loop_factory=lambda: BatchingQEventLoop(app)) as runner:
             runner.run(bench_load(app, work, args.phones, args.seconds))
             runner.run(bench_history(app, work, args.history_rows))
         bench_cold_start(work)

@@ -18,13 +18,13 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import qasync  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.core.enums import Priority  # noqa: E402
 from app.core.paths import Paths  # noqa: E402
 from app.core.targets import Target  # noqa: E402
 from app.core.taskspec import TaskSpec  # noqa: E402
+from app.gui.eventloop import BatchingQEventLoop  # noqa: E402
 
 
 async def render(app: QApplication, out: Path, work: Path) -> None:
@@ -92,7 +92,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory(prefix="taskdesk-shots-") as tmp, \
-            asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+            asyncio.Runner(loop_factory=lambda: BatchingQEventLoop(app)) as runner:
         runner.run(render(app, args.out, Path(tmp)))
     print(f"screenshots written to {args.out}")
     return 0

@@ -3,7 +3,8 @@ engine in the qasync loop, and an orderly shutdown.
 
 Order (STYLE.md #2): arguments and paths are resolved by the caller; here we set
 up logging and the excepthook, create the QApplication, then run ``main()`` in
-``asyncio.Runner(loop_factory=qasync.QEventLoop)``. ``main()`` starts the engine,
+``asyncio.Runner(loop_factory=BatchingQEventLoop)`` (qasync's
+loop, app.gui.eventloop). ``main()`` starts the engine,
 shows the window, awaits the "app closing" event set from ``aboutToQuit`` and
 then shuts the engine down (running tasks go back to the queue).
 """
@@ -62,9 +63,8 @@ def settle_heap() -> None:
 
 def run_console(args: argparse.Namespace, paths: Paths) -> int:
     """Open the console; returns the process exit code."""
-    import qasync
-
     from app.gui.crash import install_excepthook
+    from app.gui.eventloop import BatchingQEventLoop
     from app.gui.single import SingleInstance
 
     paths.ensure()
@@ -82,7 +82,7 @@ def run_console(args: argparse.Namespace, paths: Paths) -> int:
         return 0
     install_excepthook(paths.logs)
     started = time.perf_counter()
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+    with asyncio.Runner(loop_factory=lambda: BatchingQEventLoop(app)) as runner:
         code = runner.run(_main(app, args, paths, guard, started))
     guard.release()
     return code

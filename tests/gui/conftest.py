@@ -59,9 +59,9 @@ from typing import Any  # noqa: E402
 
 @pytest.fixture
 def qt_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
-    import qasync
+    from app.gui.eventloop import BatchingQEventLoop
 
-    loop = qasync.QEventLoop(qapp, already_running=True)
+    loop = BatchingQEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     yield loop
     asyncio.set_event_loop(None)
