@@ -124,6 +124,35 @@ async def test_bad_input_is_refused_and_nothing_is_stored(make_engine, spec, mes
         assert sum(counts.values()) == 0
 
 
+async def test_a_big_bulk_submit_lets_the_loop_run_and_a_bad_row_stores_nothing(make_engine):
+    """Validating 5,000 rows takes a while: the loop must keep serving other work
+    meanwhile, and one bad row late in the batch still refuses the whole batch."""
+    from app.store import tasks
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    good = TaskSpec(kind="adb.shell", payload={"command": "true"})
+    async with make_engine(None) as engine:
+        running = asyncio.create_task(ticker())
+        try:
+            with pytest.raises(ValidationError, match="task #5000"):
+                await engine.submit_many([good] * 4999 + [TaskSpec(kind="adb.shell")])
+            refused_ticks = ticks
+            records = await engine.submit_many([good] * 5000)
+        finally:
+            running.cancel()
+        assert refused_ticks > 3  # the ticker ran while the rows were being checked
+        assert len(records) == 5000
+        counts = await engine.store.call(tasks.count_by_state)
+        assert sum(counts.values()) == 5000  # only the good batch is stored
+
+
 async def test_bad_priority_is_refused():
     with pytest.raises(ValidationError, match="priority"):
         TaskSpec.from_json({"kind": "adb.shell", "payload": {"command": "x"},
