@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.core.errors import ValidationError
+from app.core.jsontext import compact_json
 
 FieldType = Literal["str", "int", "float", "bool", "str_list", "json", "path"]
 
@@ -138,8 +139,7 @@ def _coerce(f: Field, value: Any) -> Any:
     return result
 
 
-# One encoder: ``json.dumps`` with options builds a new one on every call.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode = compact_json()
 
 
 def encoded_size(payload: Any) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.errors import TaskDeskError
+from app.core.jsontext import compact_json
 from app.core.records import TaskRecord
 from app.devices.base import CommandTimeoutError, DeviceGoneError
 from app.engine.devicepool import DeviceSlot
@@ -103,8 +104,8 @@ def failure(attempt: RunningAttempt, outcome: Outcome) -> tuple[str, dict[str, A
     return f"{type(exc).__name__}: {message}", {"reason": "error", "traceback": tb}
 
 
-# Strict as the store is (no NaN or infinity); one encoder, not one per call.
-_check_json = json.JSONEncoder(allow_nan=False).encode
+# Strict as the store is (no NaN or infinity).
+_check_json = compact_json(allow_nan=False)
 
 
 def jsonable(value: Any) -> Any:

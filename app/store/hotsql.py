@@ -19,7 +19,6 @@ differs between backends differs:
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import peewee
 
 from app.core.enums import TaskState
 from app.core.errors import ConflictError
+from app.core.jsontext import compact_json
 from app.store.db import is_postgres
 from app.store.dialect import max_parameters
 from app.store.models import Execution, JsonField
@@ -53,11 +53,9 @@ _TASK_CONVERT: list[tuple[int, Callable[[Any], Any]]] = [
 ]
 decode_json = Execution.metadata.python_value
 
-# JSON as ``JsonField`` stores it; one encoder each (``json.dumps`` with options builds
-# a new encoder on every call, which showed in profiles).
-encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-encode_strict_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
-                                      allow_nan=False).encode
+# JSON as ``JsonField`` stores it.
+encode_json = compact_json()
+encode_strict_json = compact_json(allow_nan=False)
 """Refuses NaN and infinities, as ``executions`` validation does."""
 
 

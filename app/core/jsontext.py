@@ -1,0 +1,40 @@
+"""Compact JSON text as the store keeps it, without json's per-call set-up.
+
+``json.JSONEncoder.encode`` builds a new C encoder on every call, which costs more
+than encoding the small objects a task carries (a payload, a result, metadata: a
+few are encoded per task, thousands of tasks a second). These encoders build it
+once per thread and reuse it. The output is exactly ``JSONEncoder(separators=(",",
+":"), ensure_ascii=False, allow_nan=...).encode``'s, circular references included.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from json import encoder as std_encoder
+from typing import Any
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def compact_json(*, allow_nan: bool = True) -> Callable[[Any], str]:
+    """An encoder function; ``allow_nan=False`` refuses NaN and infinity (ValueError)."""
+    make = getattr(std_encoder, "c_make_encoder", None)  # private, hence the fallback
+    if make is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                                allow_nan=allow_nan).encode
+    # One per thread: the encoder's "markers" (its circular-reference guard) must not
+    # be shared by two threads encoding at once.
+    local = threading.local()
+
+    def encode(value: Any) -> str:
+        chunks = getattr(local, "chunks", None)
+        if chunks is None:
+            chunks = local.chunks = make({}, _not_json, std_encoder.encode_basestring, None,
+                                         ":", ",", False, False, allow_nan)
+        return "".join(chunks(value, 0))
+
+    return encode
