@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelection, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -46,6 +46,7 @@ from app.gui.panes.history_source import (
     live_interval_ms,
     status_counts,
 )
+from app.gui.panes.wiring import make_action
 from app.store import executions, queues
 
 log = logging.getLogger(__name__)
@@ -216,12 +217,7 @@ class HistoryPane(QWidget):
 
     def _action(self, text: str, keys: str, slot: Callable[[], Any], tip: str, *,
                 toolbar: bool = True) -> QAction:
-        action = QAction(text, self)
-        action.setShortcut(QKeySequence(keys))
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.setToolTip(f"{tip} ({keys})")
-        action.triggered.connect(lambda _checked=False: slot())
-        self.addAction(action)
+        action = make_action(self, text, tip, slot, keys)
         if toolbar:
             self.toolbar.addAction(action)
         return action

@@ -8,16 +8,13 @@ locally every second.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelection, QPoint, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
@@ -32,6 +29,7 @@ from app.core.records import LockRecord
 from app.gui.bridge import EngineBridge
 from app.gui.panes.loader import StoreLoader, timer
 from app.gui.panes.locks_model import RECORD_ROLE, SORT_ROLE, LockCol, LocksModel, format_ttl
+from app.gui.panes.wiring import make_action, popup_menu, set_up_rows
 
 REFRESH_INTERVAL_MS = 5000
 RELOAD_MIN_INTERVAL_MS = 250
@@ -135,11 +133,11 @@ class LocksPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         bar = QToolBar(self)
-        self.release_action = self._action(
-            "Force release\u2026", "Free the selected locks whoever holds them (audited)",
+        self.release_action = make_action(
+            self, "Force release\u2026", "Free the selected locks whoever holds them (audited)",
             self.force_release_selected, QKeySequence(QKeySequence.StandardKey.Delete))
-        self.refresh_action = self._action("Refresh", "Reload the locks now", self.reload,
-                                           QKeySequence(QKeySequence.StandardKey.Refresh))
+        self.refresh_action = make_action(self, "Refresh", "Reload the locks now", self.reload,
+                                          QKeySequence(QKeySequence.StandardKey.Refresh))
         bar.addAction(self.release_action)
         bar.addAction(self.refresh_action)
         top = QHBoxLayout()
@@ -162,33 +160,13 @@ class LocksPane(QWidget):
         layout.addWidget(self.stack, 1)
         self._update()
 
-    def _action(self, text: str, tip: str, slot: Callable[[], object],
-                shortcut: QKeySequence) -> QAction:
-        action = QAction(text, self)
-        action.setToolTip(f"{tip} ({shortcut.toString()})")
-        action.setShortcut(shortcut)
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
-
     def _build_view(self) -> QTableView:
         view = QTableView(self)
         view.setModel(self.proxy)
         view.setSortingEnabled(True)
         view.sortByColumn(LockCol.NAME, Qt.SortOrder.AscendingOrder)
-        rows = view.verticalHeader()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
-        rows.hide()
-        view.setWordWrap(False)
-        view.setAlternatingRowColors(True)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        view.horizontalHeader().setStretchLastSection(True)
-        for column, width in ((LockCol.NAME, 220), (LockCol.HOLDER, 80), (LockCol.OWNER, 220),
-                              (LockCol.ACQUIRED, 150), (LockCol.EXPIRES, 90)):
-            view.setColumnWidth(column, width)
+        set_up_rows(view, {LockCol.NAME: 220, LockCol.HOLDER: 80, LockCol.OWNER: 220,
+                           LockCol.ACQUIRED: 150, LockCol.EXPIRES: 90})
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._on_view_context_menu)
         view.selectionModel().selectionChanged.connect(self._on_view_selection_changed)
@@ -214,8 +192,7 @@ class LocksPane(QWidget):
         menu = QMenu(self)
         menu.addAction(self.release_action)
         menu.addAction(self.refresh_action)
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        menu.popup(self.view.viewport().mapToGlobal(pos))
+        popup_menu(menu, self.view.viewport(), pos)
 
     # -- helpers ----------------------------------------------------------------------
     def _release(self, chosen: list[LockRecord], reason: str) -> None:

@@ -16,10 +16,8 @@ from functools import partial
 from PySide6.QtCore import QItemSelection, QPoint, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
@@ -49,6 +47,7 @@ from app.gui.panes.queue_model import (
     QueueTaskModel,
     load_snapshot,
 )
+from app.gui.panes.wiring import make_action, popup_menu, set_up_rows
 from app.store.queues import MAX_CONCURRENCY, QueueRecord
 
 log = logging.getLogger(__name__)
@@ -171,28 +170,16 @@ class QueuePane(QWidget):
         self._update_queue_controls()
         self._update_empty_state()
 
-    def _action(self, text: str, tip: str, slot: object, shortcut: QKeySequence | str = "",
-                context: Qt.ShortcutContext = Qt.ShortcutContext.WidgetWithChildrenShortcut
-                ) -> QAction:
-        action = QAction(text, self)
-        action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(context)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
-
     def _build_toolbar(self) -> QToolBar:
         bar = QToolBar(self)
-        self.new_action = self._action("New task\u2026", "Queue one task", self.new_task,
-                                       "Ctrl+N")
-        self.bulk_action = self._action("Bulk enqueue\u2026",
-                                        "Queue every task of a JSON or CSV file",
-                                        self.bulk_enqueue, "Ctrl+Shift+N")
-        self.cancel_action = self._action("Cancel", "Cancel the selected tasks; running ones "
-                                          "are stopped on their phones", self.cancel_selected,
-                                          QKeySequence(QKeySequence.StandardKey.Delete))
+        self.new_action = make_action(self, "New task\u2026", "Queue one task", self.new_task,
+                                      "Ctrl+N")
+        self.bulk_action = make_action(self, "Bulk enqueue\u2026",
+                                       "Queue every task of a JSON or CSV file",
+                                       self.bulk_enqueue, "Ctrl+Shift+N")
+        self.cancel_action = make_action(self, "Cancel", "Cancel the selected tasks; running "
+                                         "ones are stopped on their phones", self.cancel_selected,
+                                         QKeySequence(QKeySequence.StandardKey.Delete))
         self.priority_menu = QMenu("Change priority", self)
         self.priority_actions: dict[Priority, QAction] = {}
         for priority in reversed(Priority):
@@ -263,22 +250,10 @@ class QueuePane(QWidget):
         view.setModel(self.model)
         view.setSortingEnabled(True)
         view.sortByColumn(Col.ID, Qt.SortOrder.AscendingOrder)
-        rows = view.verticalHeader()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
-        rows.hide()
-        view.setWordWrap(False)
-        view.setAlternatingRowColors(True)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         view.setItemDelegate(CellDelegate(self.model.cell, view))
-        header = view.horizontalHeader()
-        header.setStretchLastSection(True)
-        widths = {Col.ID: 76, Col.QUEUE: 70, Col.KIND: 110, Col.PRIORITY: 64, Col.TARGET: 150,
-                  Col.STATE: 120, Col.ATTEMPTS: 64, Col.AGE: 60, Col.DEVICE: 120,
-                  Col.PROGRESS: 240}
-        for column, width in widths.items():
-            view.setColumnWidth(column, width)
+        set_up_rows(view, {Col.ID: 76, Col.QUEUE: 70, Col.KIND: 110, Col.PRIORITY: 64,
+                           Col.TARGET: 150, Col.STATE: 120, Col.ATTEMPTS: 64, Col.AGE: 60,
+                           Col.DEVICE: 120, Col.PROGRESS: 240})
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._on_view_context_menu)
         view.selectionModel().selectionChanged.connect(self._on_view_selection_changed)
@@ -357,8 +332,7 @@ class QueuePane(QWidget):
         copy.setEnabled(bool(chosen))
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(
             "\n".join(t.uid for t in chosen)))
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        menu.popup(self.view.viewport().mapToGlobal(pos))
+        popup_menu(menu, self.view.viewport(), pos)
 
     def _on_pause_button_clicked(self) -> None:
         name = self.current_queue()
