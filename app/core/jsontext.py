@@ -10,6 +10,7 @@ once per thread and reuse it. The output is exactly ``JSONEncoder(separators=(",
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable
 from json import encoder as std_encoder
@@ -38,3 +39,20 @@ def compact_json(*, allow_nan: bool = True) -> Callable[[Any], str]:
         return "".join(chunks(value, 0))
 
     return encode
+
+
+_PLAIN = frozenset((str, bool, int, type(None)))
+
+
+def is_flat_json_object(value: Any) -> bool:
+    """True for a dict of text keys to text, whole numbers, booleans, None or finite
+    floats: JSON as it is, known without encoding it (most results and metadata)."""
+    if type(value) is not dict:
+        return False
+    for key, item in value.items():
+        if type(key) is not str:
+            return False
+        kind = type(item)
+        if kind not in _PLAIN and not (kind is float and math.isfinite(item)):
+            return False
+    return True

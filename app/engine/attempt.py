@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.errors import TaskDeskError
-from app.core.jsontext import compact_json
+from app.core.jsontext import compact_json, is_flat_json_object
 from app.core.records import TaskRecord
 from app.devices.base import CommandTimeoutError, DeviceGoneError
 from app.engine.devicepool import DeviceSlot
@@ -112,7 +112,7 @@ def jsonable(value: Any) -> Any:
     """``value`` if the store can keep it as JSON, else its JSON form with anything
     else as text (non-finite numbers too: the store refuses them, and a refused
     outcome would leave the attempt unrecorded)."""
-    if value is None or type(value) in (str, bool, int):
+    if value is None or type(value) in (str, bool, int) or is_flat_json_object(value):
         return value
     try:
         _check_json(value)

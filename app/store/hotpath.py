@@ -38,6 +38,7 @@ from app.core.errors import (
     TransitionError,
     ValidationError,
 )
+from app.core.jsontext import is_flat_json_object
 from app.core.records import TaskRecord, amended
 from app.store.attempts import StartResult, open_attempts
 from app.store.dialect import current_db, write_transaction
@@ -375,6 +376,8 @@ def _json_text(value: Any, name: str) -> str:
 def _json_object(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
+    if is_flat_json_object(value):  # JSON as it is: no need to encode it to know
+        return dict(value)
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ValidationError("metadata must be a JSON object", field="metadata")
     _json_text(value, "metadata")

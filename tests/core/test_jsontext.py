@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app.core.jsontext import compact_json
+from app.core.jsontext import compact_json, is_flat_json_object
 
 VALUES = [
     {}, [], "", "ünïcode ✓ \n \"quoted\"", 0, -1, 2**70, 1.5, 1e-300, True, False, None,
@@ -73,3 +73,12 @@ def test_threads_encoding_the_same_object_at_once_never_see_a_false_cycle() -> N
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_flat_objects_are_recognised_without_encoding_and_anything_else_is_not() -> None:
+    assert is_flat_json_object({})
+    assert is_flat_json_object({"ok": True, "n": 3, "s": "x", "none": None, "f": 1.5})
+    for not_flat in ({"f": math.nan}, {"f": math.inf}, {1: "int key"}, {"list": [1]},
+                     {"nested": {}}, {"obj": object()}, ["a"], "text", None,
+                     {"sub": type("S", (str,), {})("x")}):
+        assert not is_flat_json_object(not_flat), not_flat
