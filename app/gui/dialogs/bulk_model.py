@@ -17,15 +17,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication
 
 from app.core.errors import ValidationError
 from app.core.taskspec import TaskSpec
+from app.gui.panes.rows import ModelIndex, RecordTableModel
 from app.gui.theme import status_colors
 
 MAX_ROWS = 100_000
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True)
@@ -125,43 +125,32 @@ def _csv_item(row: dict[str | Any, str | Any]) -> tuple[dict[str, Any], str | No
     return item, None
 
 
-class BulkPreviewModel(QAbstractTableModel):
+class BulkPreviewModel(RecordTableModel[BulkRow]):
     """The tasks of a file with their verdicts."""
 
     NUMBER, STATUS, KIND, QUEUE, PRIORITY, TARGET, PAYLOAD = range(7)
     HEADERS = ("#", "Status", "Kind", "Queue", "Priority", "Target", "Payload")
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.rows: list[BulkRow] = []
+    @property
+    def rows(self) -> list[BulkRow]:
+        """Every task of the file, in file order."""
+        return self._rows
 
     def set_rows(self, rows: list[BulkRow]) -> None:
         self.beginResetModel()
-        self.rows = list(rows)
+        self._rows = list(rows)
         self.endResetModel()
 
     def valid(self) -> list[BulkRow]:
-        return [r for r in self.rows if r.ok]
+        return [r for r in self._rows if r.ok]
 
     def invalid(self) -> list[BulkRow]:
-        return [r for r in self.rows if not r.ok]
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+        return [r for r in self._rows if not r.ok]
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+        row, column = self.record(index.row()), index.column()
+        if row is None:
             return None
-        row, column = self.rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(row, column)
         if role == Qt.ItemDataRole.ToolTipRole and column in (self.STATUS, self.PAYLOAD):

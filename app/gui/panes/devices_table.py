@@ -21,24 +21,21 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QPoint,
     QSortFilterProxyModel,
     Qt,
     Signal,
 )
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QHideEvent, QShowEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
+from PySide6.QtWidgets import QHeaderView, QMenu, QTableView, QWidget
 
 from app.core.enums import DeviceState
 from app.engine.bus import DeviceView, ExecutionProgress
-from app.gui.panes.rows import blocks
+from app.gui.panes.rows import ModelIndex, RecordTableModel, blocks
+from app.gui.panes.wiring import popup_menu, set_up_rows
 from app.gui.theme import state_colors
-
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 NOT_SET = "\u2014"  # em dash
 CHARGING = "\u26a1"  # the tile delegate uses the same mark
@@ -62,7 +59,7 @@ def device_title(view: DeviceView) -> str:
     return view.record.nickname or view.record.model or view.serial
 
 
-class DeviceTableModel(QAbstractTableModel):
+class DeviceTableModel(RecordTableModel[DeviceView]):
     """One row per phone, in arrival order; sort through a proxy (``SORT_ROLE``).
 
     Signals:
@@ -81,8 +78,7 @@ class DeviceTableModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._views: list[DeviceView] = []
-        self._rows: dict[str, int] = {}
+        self._row_of: dict[str, int] = {}  # serial -> row
         self._progress: dict[str, ExecutionProgress] = {}
         self._colours: tuple[int, dict[str, QColor]] | None = None
         self._watched = True  # a view shows the rows: signal every change
@@ -92,17 +88,17 @@ class DeviceTableModel(QAbstractTableModel):
         """Whether a view shows the rows now. Unwatched, changed rows are not signalled
         (rows added or removed still are); watched again, one signal covers them all."""
         self._watched = watched
-        if watched and self._stale and self._views:
+        if watched and self._stale and self._rows:
             self._stale = False
             self.dataChanged.emit(self.index(0, 0),
-                                  self.index(len(self._views) - 1, len(self.HEADERS) - 1))
+                                  self.index(len(self._rows) - 1, len(self.HEADERS) - 1))
 
     # -- public API ---------------------------------------------------------------
     def set_views(self, views: Iterable[DeviceView]) -> None:
         """Replace every row with a full snapshot."""
         self.beginResetModel()
-        self._views = list(views)
-        self._rows = {view.serial: row for row, view in enumerate(self._views)}
+        self._rows = list(views)
+        self._row_of = {view.serial: row for row, view in enumerate(self._rows)}
         self._progress.clear()
         self.endResetModel()
         self.states_changed.emit()
@@ -112,19 +108,19 @@ class DeviceTableModel(QAbstractTableModel):
         states = False
         changed: list[int] = []
         for view in views:
-            row = self._rows.get(view.serial)
+            row = self._row_of.get(view.serial)
             if row is None:
-                self.beginInsertRows(QModelIndex(), len(self._views), len(self._views))
-                self._rows[view.serial] = len(self._views)
-                self._views.append(view)
+                self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows))
+                self._row_of[view.serial] = len(self._rows)
+                self._rows.append(view)
                 self.endInsertRows()
                 states = True
                 continue
-            old = self._views[row]
+            old = self._rows[row]
             if old.task_uid != view.task_uid:
                 self._progress.pop(view.serial, None)
             states = states or display_state(old) != display_state(view)
-            self._views[row] = view
+            self._rows[row] = view
             changed.append(row)
         self._signal_changed(changed, 0, len(self.HEADERS) - 1)
         if states:
@@ -134,41 +130,26 @@ class DeviceTableModel(QAbstractTableModel):
         """Patch the task column of phones running the reporting tasks (one signal)."""
         changed: list[int] = []
         for event in events:
-            row = self._rows.get(event.serial or "")
-            if row is not None and self._views[row].task_uid == event.task_uid:
+            row = self._row_of.get(event.serial or "")
+            if row is not None and self._rows[row].task_uid == event.task_uid:
                 self._progress[event.serial or ""] = event
                 changed.append(row)
         self._signal_changed(changed, self.TASK, self.TASK)
 
-    def view(self, row: int) -> DeviceView | None:
-        return self._views[row] if 0 <= row < len(self._views) else None
-
     def view_of(self, serial: str) -> DeviceView | None:
-        row = self._rows.get(serial)
-        return None if row is None else self._views[row]
+        row = self._row_of.get(serial)
+        return None if row is None else self._rows[row]
 
     def views(self) -> list[DeviceView]:
-        return list(self._views)
+        return list(self._rows)
 
     def progress_of(self, serial: str) -> ExecutionProgress | None:
         """The newest progress of the task running on ``serial``, if any."""
         return self._progress.get(serial)
 
     # -- Qt model interface ----------------------------------------------------------
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._views)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        view = self.view(index.row()) if index.isValid() else None
+        view = self.record(index.row()) if index.isValid() else None
         if view is None:
             return None
         column = index.column()
@@ -328,35 +309,22 @@ class DeviceTableView(QTableView):
 
     # -- set-up and slots ----------------------------------------------------------------
     def _setup_ui(self) -> None:
-        rows = self.verticalHeader()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
-        rows.hide()
-        self.setWordWrap(False)
-        self.setAlternatingRowColors(True)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        set_up_rows(self, {DeviceTableModel.SERIAL: 150, DeviceTableModel.NICKNAME: 110,
+                           DeviceTableModel.MODEL: 110, DeviceTableModel.ANDROID: 64,
+                           DeviceTableModel.STATE: 96, DeviceTableModel.DISPATCH: 90,
+                           DeviceTableModel.BATTERY: 72, DeviceTableModel.TEMP: 70,
+                           DeviceTableModel.TASK: 180, DeviceTableModel.TAGS: 110})
         self.setSortingEnabled(True)
         self.sortByColumn(DeviceTableModel.SERIAL, Qt.SortOrder.AscendingOrder)
         header = self.horizontalHeader()
-        header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._on_header_context_menu_requested)
         header.setToolTip("Right-click to choose columns")
-        widths = {DeviceTableModel.SERIAL: 150, DeviceTableModel.NICKNAME: 110,
-                  DeviceTableModel.MODEL: 110, DeviceTableModel.ANDROID: 64,
-                  DeviceTableModel.STATE: 96, DeviceTableModel.DISPATCH: 90,
-                  DeviceTableModel.BATTERY: 72, DeviceTableModel.TEMP: 70,
-                  DeviceTableModel.TASK: 180, DeviceTableModel.TAGS: 110}
-        for column, width in widths.items():
-            self.setColumnWidth(column, width)
         self.set_hidden_columns(DeviceTableModel.HIDDEN_BY_DEFAULT)
 
     def _on_header_context_menu_requested(self, pos: QPoint) -> None:
-        menu = self.column_menu()
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        menu.popup(self.horizontalHeader().mapToGlobal(pos))  # never exec() under qasync
+        popup_menu(self.column_menu(), self.horizontalHeader(), pos)
 
     def _on_column_action_toggled(self, column: int, visible: bool) -> None:
         self.setColumnHidden(column, not visible)

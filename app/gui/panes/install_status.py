@@ -13,19 +13,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-)
+from PySide6.QtCore import QModelIndex, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QTableView,
@@ -36,9 +27,9 @@ from PySide6.QtWidgets import (
 from app.core.enums import TaskState
 from app.core.records import TaskRecord
 from app.engine.bus import ExecutionProgress
+from app.gui.panes.rows import ModelIndex, RecordTableModel
+from app.gui.panes.wiring import set_up_rows
 from app.gui.theme import status_colors
-
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 # Task state -> (label, execution status whose colour the label takes).
 _STATES: dict[TaskState, tuple[str, str]] = {
@@ -81,7 +72,7 @@ class InstallRow:
         return label
 
 
-class InstallStatusModel(QAbstractTableModel):
+class InstallStatusModel(RecordTableModel[InstallRow]):
     """The installs started from this console, newest last."""
 
     DEVICE, APK, STATUS, RESULT = range(4)
@@ -89,7 +80,6 @@ class InstallStatusModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[InstallRow] = []
         self._index: dict[str, int] = {}
         self._colours: tuple[int, dict[str, QColor]] | None = None
         self._clock = QTimer(self)  # the "Installing 12 s" counter
@@ -151,22 +141,10 @@ class InstallStatusModel(QAbstractTableModel):
         return None if index is None else self._rows[index]
 
     # -- Qt model interface ----------------------------------------------------------
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        row, column = self.record(index.row()), index.column()
+        if row is None:
             return None
-        row, column = self._rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return (row.device, row.apk, row.status_text(time.time()),
                     row.detail)[column]
@@ -233,16 +211,8 @@ class InstallStatusPanel(QWidget):
         head.addWidget(self.clear_button)
         self.table = QTableView(self)
         self.table.setModel(self.model)
-        rows = self.table.verticalHeader()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(self.fontMetrics().height() + 6)
-        rows.hide()
-        self.table.setWordWrap(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        for column, width in ((0, 150), (1, 170), (2, 130)):
-            self.table.setColumnWidth(column, width)
+        set_up_rows(self.table, {InstallStatusModel.DEVICE: 150, InstallStatusModel.APK: 170,
+                                 InstallStatusModel.STATUS: 130}, row_padding=6)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(head)

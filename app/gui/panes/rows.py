@@ -1,4 +1,4 @@
-"""A table model over immutable records that merges reloads in place.
+"""Table models over immutable records; :class:`KeyedRowsModel` merges reloads in place.
 
 Panes reload their rows from the store a few times a second. Resetting the
 model each time would drop the operator's selection, scroll position and
@@ -30,30 +30,54 @@ def blocks(rows: Iterable[int]) -> list[tuple[int, int]]:
     return out
 
 
-class KeyedRowsModel(QAbstractTableModel, Generic[R]):
-    """Rows of records kept in ``order`` order and identified by ``key``.
+class RecordTableModel(QAbstractTableModel, Generic[R]):
+    """A flat table with one record a row (in ``_rows``) and columns named by ``HEADERS``.
 
-    Subclasses define ``HEADERS`` and ``data()``; ``record(row)`` returns the
-    record shown in a row.
+    Subclasses define ``HEADERS`` and ``data()`` and keep ``_rows``;
+    ``record(row)`` returns the record shown in a row (None past the end, so
+    ``record(index.row())`` of an invalid index is None too).
     """
 
     HEADERS: tuple[str, ...] = ()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[R] = []
+
+    def record(self, row: int) -> R | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    # -- Qt model interface -------------------------------------------------------------
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
+        return None
+
+
+class KeyedRowsModel(RecordTableModel[R]):
+    """Rows of records kept in ``order`` order and identified by ``key``.
+
+    Subclasses define ``HEADERS`` and ``data()``.
+    """
 
     def __init__(self, key: Callable[[R], Hashable], order: Callable[[R], Any],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._key = key
         self._order = order
-        self._rows: list[R] = []
         self._index: dict[Hashable, int] = {}
         self.resets = 0  # full resets (tests check that reloads merge instead)
 
     # -- public API -------------------------------------------------------------------
     def records(self) -> list[R]:
         return list(self._rows)
-
-    def record(self, row: int) -> R | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
 
     def row_of(self, key: Hashable) -> int | None:
         return self._index.get(key)
@@ -122,16 +146,3 @@ class KeyedRowsModel(QAbstractTableModel, Generic[R]):
         if self._rows:
             self.dataChanged.emit(self.index(0, column), self.index(len(self._rows) - 1, column),
                                   [Qt.ItemDataRole.DisplayRole])
-
-    # -- Qt model interface -------------------------------------------------------------
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
-        return None
