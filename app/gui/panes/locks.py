@@ -29,7 +29,7 @@ from app.core.records import LockRecord
 from app.gui.bridge import EngineBridge
 from app.gui.panes.loader import StoreLoader, timer
 from app.gui.panes.locks_model import RECORD_ROLE, SORT_ROLE, LockCol, LocksModel, format_ttl
-from app.gui.panes.wiring import make_action, popup_menu, set_up_rows
+from app.gui.panes.wiring import make_action, popup_menu, selected_records, set_up_rows
 
 REFRESH_INTERVAL_MS = 5000
 RELOAD_MIN_INTERVAL_MS = 250
@@ -112,8 +112,7 @@ class LocksPane(QWidget):
             self._loader.request()
 
     def selected_locks(self) -> list[LockRecord]:
-        rows = self.view.selectionModel().selectedRows()
-        return [r for r in (index.data(RECORD_ROLE) for index in rows) if r is not None]
+        return selected_records(self.view, RECORD_ROLE)
 
     def force_release_selected(self) -> ForceReleaseDialog | None:
         """Ask for confirmation, then force-release the selected locks."""

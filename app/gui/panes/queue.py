@@ -47,7 +47,7 @@ from app.gui.panes.queue_model import (
     QueueTaskModel,
     load_snapshot,
 )
-from app.gui.panes.wiring import make_action, popup_menu, set_up_rows
+from app.gui.panes.wiring import make_action, popup_menu, selected_records, set_up_rows
 from app.store.queues import MAX_CONCURRENCY, QueueRecord
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,7 @@ class QueuePane(QWidget):
             self._loader.request()
 
     def selected_tasks(self) -> list[TaskRecord]:
-        rows = self.view.selectionModel().selectedRows()
-        return [r for r in (index.data(RECORD_ROLE) for index in rows) if r is not None]
+        return selected_records(self.view, RECORD_ROLE)
 
     def current_queue(self) -> str | None:
         value = self.queue_box.currentData()

@@ -1,4 +1,4 @@
-"""Widget wiring the panes share: actions with shortcuts, row tables, context menus.
+"""Widget wiring the panes share: actions with shortcuts, row tables, selections, menus.
 
 Each pane used to spell these out itself; they are kept in one place so a pane's
 shortcuts, tool tips and tables behave alike (and change together).
@@ -7,6 +7,7 @@ shortcuts, tool tips and tables behave alike (and change together).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -55,6 +56,12 @@ def set_up_rows(view: QTableView, widths: Mapping[int, int] | None = None, *,
     view.horizontalHeader().setStretchLastSection(True)
     for column, width in (widths or {}).items():
         view.setColumnWidth(column, width)
+
+
+def selected_records(view: QAbstractItemView, role: int) -> list[Any]:
+    """What the selected rows of ``view`` hold under ``role`` (rows holding nothing skipped)."""
+    rows = view.selectionModel().selectedRows()
+    return [r for r in (index.data(role) for index in rows) if r is not None]
 
 
 def popup_menu(menu: QMenu, anchor: QWidget, pos: QPoint) -> None:
