@@ -107,6 +107,27 @@ def _moved(tile: DeviceTile, **changes: object) -> DeviceTile:
     return replace(tile, **changes)  # type: ignore[arg-type]
 
 
+def _delegate(wall: TileWallView) -> TileDelegate:
+    delegate = wall.itemDelegate()
+    assert isinstance(delegate, TileDelegate)
+    return delegate
+
+
+def _show_sample_tiles(qtbot, model: DeviceTileModel,
+                       wall: TileWallView) -> tuple[list[DeviceTile], TileDelegate]:
+    """Show the sample tiles and wait until each has been painted."""
+    tiles = sample_tiles()
+    model.set_tiles(tiles)
+    delegate = _delegate(wall)
+    qtbot.waitUntil(lambda: len(delegate.paints) == len(tiles))
+    return tiles, delegate
+
+
+def _reset_counts(delegate: TileDelegate) -> None:
+    delegate.paints.clear()
+    delegate.renders.clear()
+
+
 def test_set_tiles_resets_only_when_the_set_of_serials_changes(
     qtbot, model: DeviceTileModel
 ) -> None:
@@ -177,29 +198,22 @@ def test_a_burst_of_10000_updates_costs_a_handful_of_repaints(
 def test_a_changed_tile_repaints_alone_and_unchanged_tiles_are_not_rendered_again(
     qtbot, model: DeviceTileModel, wall: TileWallView
 ) -> None:
-    tiles = sample_tiles()
-    model.set_tiles(tiles)
-    delegate = wall.itemDelegate()
-    assert isinstance(delegate, TileDelegate)
-    qtbot.waitUntil(lambda: len(delegate.paints) == len(tiles))
+    tiles, delegate = _show_sample_tiles(qtbot, model, wall)
     assert all(delegate.renders[t.serial] == 1 for t in tiles)
-    delegate.paints.clear()
-    delegate.renders.clear()
+    _reset_counts(delegate)
     model.update_tiles([_moved(tiles[5], state="idle", last_result="failure")])
     qtbot.waitUntil(lambda: bool(delegate.paints))
     qtbot.wait(50)
     assert set(delegate.paints) == {tiles[5].serial}
     assert delegate.renders == {tiles[5].serial: 1}
     # Two tiles at opposite corners: those two, not every tile between them.
-    delegate.paints.clear()
-    delegate.renders.clear()
+    _reset_counts(delegate)
     model.update_tiles([_moved(tiles[0], battery_level=12), _moved(tiles[11], tags=())])
     qtbot.waitUntil(lambda: len(delegate.paints) >= 2)
     qtbot.wait(50)
     assert set(delegate.paints) == set(delegate.renders) == {tiles[0].serial, tiles[11].serial}
     # A full repaint (e.g. the window was covered) redraws every tile from its pixmap.
-    delegate.paints.clear()
-    delegate.renders.clear()
+    _reset_counts(delegate)
     wall.viewport().repaint()
     assert set(delegate.paints) == {t.serial for t in tiles}
     assert not delegate.renders
@@ -215,11 +229,7 @@ def test_a_paint_renders_a_few_changed_tiles_and_the_rest_catch_up_at_once(
 ) -> None:
     from app.gui.tiles.delegate import RENDER_BUDGET
 
-    tiles = sample_tiles()
-    model.set_tiles(tiles)
-    delegate = wall.itemDelegate()
-    assert isinstance(delegate, TileDelegate)
-    qtbot.waitUntil(lambda: len(delegate.paints) == len(tiles))
+    tiles, delegate = _show_sample_tiles(qtbot, model, wall)
     delegate.renders.clear()
     model.update_tiles([_moved(t, progress_percent=7, last_result="revoked") for t in tiles])
     model.flush()
@@ -239,8 +249,7 @@ def test_cached_tiles_look_the_same_as_freshly_rendered_ones(
     model.set_tiles(sample_tiles())
     qtbot.wait(50)
     first = wall.viewport().grab().toImage()
-    delegate = wall.itemDelegate()
-    assert isinstance(delegate, TileDelegate)
+    delegate = _delegate(wall)
     delegate.renders.clear()
     second = wall.viewport().grab().toImage()
     assert not delegate.renders  # painted from the cache...
@@ -312,8 +321,7 @@ def test_wall_paints_legible_tiles(
     selection = wall.selectionModel()
     selection.select(model.index(1, 0), selection.SelectionFlag.Select)
     qtbot.wait(50)
-    delegate = wall.itemDelegate()
-    assert isinstance(delegate, TileDelegate)
+    delegate = _delegate(wall)
     size = delegate.tile_size(wall.font())
     assert 235 <= size.width() <= 245 and 115 <= size.height() <= 130
     # Four tiles per row in this width: the wall wraps.
