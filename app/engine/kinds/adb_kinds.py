@@ -30,6 +30,8 @@ from app.engine.kinds.base import DeviceHandle, PermanentError, RunContext, Task
 
 PACKAGE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
 ACTIVITY_RE = re.compile(r"^\.?[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
+PACKAGE_FIELD = Field("package", "str", required=True, max_length=255,
+                      help="Package name, e.g. com.example.app.")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ERROR_TAIL_CHARS = 2000
 TEMP_APK_DIR = "/data/local/tmp"
@@ -68,6 +70,16 @@ def check_package(payload: dict[str, Any], field: str = "package") -> None:
             f"payload field {field!r} is not a package name like com.example.app: {value!r}",
             field=field,
         )
+
+
+class PackageKind(TaskKind):
+    """A kind whose payload names an app in ``package``: its syntax is checked before
+    the task is stored (a typo would otherwise fail on every phone at run time)."""
+
+    def validate(self, payload: Any) -> dict[str, Any]:
+        out = super().validate(payload)
+        check_package(out)
+        return out
 
 
 def check_device_path(value: str, field: str) -> None:
@@ -179,17 +191,11 @@ async def _install_without_replace(device: DeviceHandle, apk: Path) -> str:
     raise CommandExitError("pm install", result)
 
 
-class AdbUninstallKind(TaskKind):
+class AdbUninstallKind(PackageKind):
     name = "adb.uninstall"
     title = "Uninstall app"
     description = "Remove an app from the phone."
-    schema = Schema((Field("package", "str", required=True, max_length=255,
-                           help="Package name, e.g. com.example.app."),))
-
-    def validate(self, payload: Any) -> dict[str, Any]:
-        out = super().validate(payload)
-        check_package(out)
-        return out
+    schema = Schema((PACKAGE_FIELD,))
 
     async def run(self, ctx: RunContext, payload: dict[str, Any]) -> dict[str, Any]:
         device = require_device(ctx, self.name)
@@ -207,20 +213,18 @@ class AdbUninstallKind(TaskKind):
         return {"message": message}
 
 
-class AdbAppStartKind(TaskKind):
+class AdbAppStartKind(PackageKind):
     name = "adb.app_start"
     title = "Start app"
     description = "Start an activity (am start -n) or the app's launcher activity (monkey)."
     schema = Schema((
-        Field("package", "str", required=True, max_length=255,
-              help="Package name, e.g. com.example.app."),
+        PACKAGE_FIELD,
         Field("activity", "str", max_length=255,
               help="Activity class, e.g. .MainActivity; empty starts the launcher activity."),
     ))
 
     def validate(self, payload: Any) -> dict[str, Any]:
         out = super().validate(payload)
-        check_package(out)
         activity = out.get("activity")
         if activity == "":
             del out["activity"]
@@ -250,17 +254,11 @@ async def start_app(device: DeviceHandle, package: str, activity: str | None) ->
     return {"package": package, "activity": activity, "output": result.output.strip()}
 
 
-class AdbAppStopKind(TaskKind):
+class AdbAppStopKind(PackageKind):
     name = "adb.app_stop"
     title = "Stop app"
     description = "Force-stop an app (am force-stop)."
-    schema = Schema((Field("package", "str", required=True, max_length=255,
-                           help="Package name, e.g. com.example.app."),))
-
-    def validate(self, payload: Any) -> dict[str, Any]:
-        out = super().validate(payload)
-        check_package(out)
-        return out
+    schema = Schema((PACKAGE_FIELD,))
 
     async def run(self, ctx: RunContext, payload: dict[str, Any]) -> dict[str, Any]:
         device = require_device(ctx, self.name)

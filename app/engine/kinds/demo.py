@@ -13,12 +13,12 @@ from typing import Any
 from app.core.payload import Field, Schema
 from app.engine.kinds.adb_kinds import (
     CommandExitError,
-    check_package,
+    PackageKind,
     require_device,
     start_app,
     take_screenshot,
 )
-from app.engine.kinds.base import RunContext, TaskKind
+from app.engine.kinds.base import RunContext
 
 # Taps land inside the smallest screen the lab has (360x640), spread over it.
 TAP_AREA = (40, 80, 280, 480)  # left, top, width, height
@@ -30,7 +30,7 @@ def tap_point(item: int) -> tuple[int, int]:
     return left + (item * 67) % width, top + (item * 131) % height
 
 
-class DemoCaptureKind(TaskKind):
+class DemoCaptureKind(PackageKind):
     name = "demo.capture"
     title = "Demo capture"
     description = (
@@ -45,11 +45,6 @@ class DemoCaptureKind(TaskKind):
               help="App to launch."),
         Field("screenshot", "bool", default=False, help="Save a screenshot at the end."),
     ))
-
-    def validate(self, payload: Any) -> dict[str, Any]:
-        out = super().validate(payload)
-        check_package(out)
-        return out
 
     async def run(self, ctx: RunContext, payload: dict[str, Any]) -> dict[str, Any]:
         device = require_device(ctx, self.name)
