@@ -56,3 +56,26 @@ def is_flat_json_object(value: Any) -> bool:
         if kind not in _PLAIN and not (kind is float and math.isfinite(item)):
             return False
     return True
+
+
+# The longest a scalar can encode to: a float's repr (e.g. -2.2250738585072014e-308)
+# or a whole number below 10**20; text is at most 6 bytes a character (\uXXXX).
+_SCALAR_BOUND = 24
+
+
+def flat_size_bound(value: Any) -> int | None:
+    """An upper bound of the UTF-8 size of ``value``'s compact JSON when it is a flat
+    object (as :func:`is_flat_json_object`), else None: a size limit can be checked
+    without encoding the payloads that are obviously small."""
+    if not is_flat_json_object(value):
+        return None
+    size = 2  # {}
+    for key, item in value.items():
+        size += 6 * len(key) + 4  # "key": and a comma
+        if type(item) is str:
+            size += 6 * len(item) + 2
+        elif type(item) is int and not -10**20 < item < 10**20:
+            return None  # a huge number: let the encoder count it
+        else:
+            size += _SCALAR_BOUND
+    return size

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.core.errors import ValidationError
-from app.core.jsontext import compact_json
+from app.core.jsontext import compact_json, flat_size_bound
 
 FieldType = Literal["str", "int", "float", "bool", "str_list", "json", "path"]
 
@@ -147,6 +147,9 @@ def encoded_size(payload: Any) -> int:
 
 
 def check_payload_size(payload: Any, limit: int = MAX_PAYLOAD_BYTES) -> None:
+    bound = flat_size_bound(payload)
+    if bound is not None and bound <= limit:
+        return  # small and plainly JSON: no need to encode it to know
     try:
         size = encoded_size(payload)
     except (TypeError, ValueError) as exc:

@@ -18,6 +18,11 @@ SOURCE_RE = re.compile(r"^(gui|cli|api|rpc|system|plugin|schedule:[\w\-]+|goal:[
 DEDUPE_RE = re.compile(r"^[\w.:=\-/,@]{1,200}$")
 
 MAX_ATTEMPTS_LIMIT = 100
+
+# Kinds, queues and sources already found well-formed: a lab uses a handful of each,
+# and a bulk submit checks the same few thousands of times.
+_WELL_FORMED: set[tuple[str, str, str]] = set()
+_WELL_FORMED_MAX = 4096
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
 
 
@@ -43,13 +48,11 @@ class TaskSpec:
         """Check every kind-independent rule; return a normalised copy."""
         if self._checked:
             return self
-        if not isinstance(self.kind, str) or not KIND_RE.match(self.kind):
-            raise ValidationError(
-                f"invalid task kind {self.kind!r}: use dotted lower-case names like adb.shell",
-                field="kind",
-            )
-        if not isinstance(self.queue, str) or not QUEUE_RE.match(self.queue):
-            raise ValidationError(f"invalid queue name {self.queue!r}", field="queue")
+        names = (self.kind, self.queue, self.source)
+        if not all(type(name) is str for name in names) or names not in _WELL_FORMED:
+            self._check_names()
+            if len(_WELL_FORMED) < _WELL_FORMED_MAX:
+                _WELL_FORMED.add(names)
         priority = Priority.parse(self.priority)
         if not isinstance(self.payload, dict):
             raise ValidationError("payload must be a JSON object", field="payload")
@@ -73,13 +76,22 @@ class TaskSpec:
             )
         if self.dedupe_key is not None and not DEDUPE_RE.match(self.dedupe_key):
             raise ValidationError(f"invalid dedupe_key {self.dedupe_key!r}", field="dedupe_key")
-        if not SOURCE_RE.match(self.source):
-            raise ValidationError(f"invalid source {self.source!r}", field="source")
         if len(self.created_by) > 128:
             raise ValidationError("created_by is too long", field="created_by")
         if not isinstance(self.target, Target):
             raise ValidationError("target must be a Target", field="target")
         return amended(self, priority=priority, timeout_s=timeout, _checked=True)
+
+    def _check_names(self) -> None:
+        if not isinstance(self.kind, str) or not KIND_RE.match(self.kind):
+            raise ValidationError(
+                f"invalid task kind {self.kind!r}: use dotted lower-case names like adb.shell",
+                field="kind",
+            )
+        if not isinstance(self.queue, str) or not QUEUE_RE.match(self.queue):
+            raise ValidationError(f"invalid queue name {self.queue!r}", field="queue")
+        if not isinstance(self.source, str) or not SOURCE_RE.match(self.source):
+            raise ValidationError(f"invalid source {self.source!r}", field="source")
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "api", created_by: str = "") -> TaskSpec:

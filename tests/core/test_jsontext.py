@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app.core.jsontext import compact_json, is_flat_json_object
+from app.core.jsontext import compact_json, flat_size_bound, is_flat_json_object
 
 VALUES = [
     {}, [], "", "ünïcode ✓ \n \"quoted\"", 0, -1, 2**70, 1.5, 1e-300, True, False, None,
@@ -82,3 +82,19 @@ def test_flat_objects_are_recognised_without_encoding_and_anything_else_is_not()
                      {"nested": {}}, {"obj": object()}, ["a"], "text", None,
                      {"sub": type("S", (str,), {})("x")}):
         assert not is_flat_json_object(not_flat), not_flat
+
+
+@pytest.mark.parametrize("value", [
+    {}, {"a": ""}, {"ü" * 40: "\x00\n\"\\" * 30}, {"n": -(10**19), "f": -2.2250738585072014e-308},
+    {"f": 1e308, "t": True, "z": None, "e": "✓" * 100},
+])
+def test_flat_size_bound_is_never_below_the_encoded_size(value: dict[str, object]) -> None:
+    bound = flat_size_bound(value)
+    assert bound is not None
+    assert bound >= len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def test_flat_size_bound_leaves_big_numbers_and_nested_values_to_the_encoder() -> None:
+    assert flat_size_bound({"n": 10**30}) is None
+    assert flat_size_bound({"l": [1]}) is None
+    assert flat_size_bound("text") is None
