@@ -175,6 +175,10 @@ async def bench_history(app: QApplication, work: Path, rows: int) -> None:
     while not loaded and time.perf_counter() - t_first < 10:
         await asyncio.sleep(0.001)
     first_paint = (loaded[0] - t_first) * 1000 if loaded else float("nan")
+    # The first page shows before the count; the end is reachable once it is in.
+    while model.is_counting() and time.perf_counter() - t_first < 10:
+        await asyncio.sleep(0.001)
+    counted = (time.perf_counter() - t_first) * 1000
     loaded.clear()
     view = window.history.table
     t_end = time.perf_counter()
@@ -185,6 +189,7 @@ async def bench_history(app: QApplication, work: Path, rows: int) -> None:
     print(f"   first paint {first_paint:.0f} ms (target < 150 ms) "
           f"{'OK' if first_paint < 150 else 'ABOVE TARGET'}; scroll to end {to_end:.0f} ms "
           f"(target < 200 ms) {'OK' if to_end < 200 else 'ABOVE TARGET'}; "
+          f"count in after {counted:.0f} ms; "
           f"rows {model.rowCount():,}; RSS {rss_mb():.0f} MB (target < 350 MB) "
           f"{'OK' if rss_mb() < 350 else 'ABOVE TARGET'}")
     window.shutting_down()

@@ -5,6 +5,11 @@ goes through ``StoreThread.call``. Calls that queue up while a transaction runs
 are committed together (group commit): under load, a hundred small writes cost
 one commit instead of a hundred, each still isolated in its own savepoint so one
 failing call never undoes another.
+
+Results of a group are handed out after its commit. Reads submitted with
+``submit_read`` that reach the thread ahead of any write of their group run on
+their own and are answered at once: they can only see committed data, so they
+need not wait for a commit (a page of history must not wait behind a slow count).
 """
 
 from __future__ import annotations
@@ -70,7 +75,19 @@ class StoreThread:
         if self._thread is None:
             future.set_exception(StorageError("the store is not running"))
             return future
-        self._queue.put((fn, args, kwargs, future))
+        self._queue.put((fn, args, kwargs, future, False))
+        return future
+
+    def submit_read(
+        self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> concurrent.futures.Future[T]:
+        """``submit`` for a function that only reads: answered as soon as it has run
+        when nothing queued before it writes (see the module docstring)."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        if self._thread is None:
+            future.set_exception(StorageError("the store is not running"))
+            return future
+        self._queue.put((fn, args, kwargs, future, True))
         return future
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -119,6 +136,11 @@ class StoreThread:
 
     def _run_batch(self, db: peewee.Database, batch: list[Any]) -> None:
         live = [item for item in batch if item[3].set_running_or_notify_cancel()]
+        reads = 0
+        while reads < len(live) and live[reads][4]:
+            self._run_one(live[reads], db=None)  # committed data only: answer it now
+            reads += 1
+        live = live[reads:]
         if not live:
             return
         if len(live) == 1:
@@ -145,7 +167,7 @@ class StoreThread:
     def _call_in_savepoint(
         self, db: peewee.Database, item: Any
     ) -> tuple[concurrent.futures.Future[Any], bool, Any]:
-        fn, args, kwargs, future = item
+        fn, args, kwargs, future, _ = item
         self.calls += 1
         try:
             with db.atomic():
@@ -154,14 +176,14 @@ class StoreThread:
             return future, False, _classify(exc)
 
     def _run_one(self, item: Any, db: peewee.Database | None) -> None:
-        fn, args, kwargs, future = item
+        fn, args, kwargs, future, read_only = item
         self.calls += 1
         try:
             value = fn(*args, **kwargs)
         except Exception as exc:
             future.set_exception(_classify(exc))
         else:
-            self.commits += 1
+            self.commits += 0 if read_only else 1
             future.set_result(value)
 
 

@@ -8,6 +8,10 @@ page is not cached shows a placeholder and its page is requested once from the
 GUI thread through a queued signal; the model is never touched from another
 thread. Stale answers (for an older filter or before a refresh) are dropped.
 
+The first page is asked for before the COUNT (which over a million rows takes
+longer than the page): its rows are shown at once, and the rest of the rows are
+added below them when the count arrives.
+
 Views over this model must use fixed row heights (see :func:`configure_view`):
 a view that measures rows would ask for every row of a million.
 """
@@ -102,8 +106,10 @@ class ExecutionHistoryModel(QAbstractTableModel):
         self._inflight: OrderedDict[int, Future[list[ExecutionRecord]]] = OrderedDict()
         self._failed: set[int] = set()
         self._counting = False
+        self._head_only = False  # rows shown are the first page, before the count
         self._colours: tuple[int, dict[str, QColor]] | None = None
         self._delivered.connect(self._on_delivered, Qt.ConnectionType.QueuedConnection)
+        self._request_page(0)
         self._request_count()
 
     # -- public API -----------------------------------------------------------------
@@ -117,7 +123,9 @@ class ExecutionHistoryModel(QAbstractTableModel):
         self._cache.clear()
         self._stale = None
         self._total = 0
+        self._head_only = False
         self.endResetModel()
+        self._request_page(0)
         self._request_count()
 
     def current_filter(self) -> Any:
@@ -253,6 +261,14 @@ class ExecutionHistoryModel(QAbstractTableModel):
         self._counting = False
         self._failed.clear()
         old = self._total
+        if self._head_only:
+            # The first page is on show: the rest of the rows go below it.
+            self._head_only = False
+            if total > old:
+                self.beginInsertRows(QModelIndex(), old, total - 1)
+                self._total = total
+                self.endInsertRows()
+                old = total
         if total > old:
             self.beginInsertRows(QModelIndex(), 0, total - old - 1)
             self._total = total
@@ -270,6 +286,12 @@ class ExecutionHistoryModel(QAbstractTableModel):
 
     def _apply_page(self, page: int, records: list[ExecutionRecord]) -> None:
         self._cache.put(page, records)
+        if page == 0 and self._counting and self._total == 0 and records:
+            # The first page beat the count: show its rows now.
+            self._head_only = True
+            self.beginInsertRows(QModelIndex(), 0, len(records) - 1)
+            self._total = len(records)
+            self.endInsertRows()
         first = page * self._cache.page_size
         last = min(self._total, first + self._cache.page_size) - 1
         if last >= first:

@@ -93,17 +93,26 @@ def execution_window(f: ExecutionFilter, offset: int, limit: int,
     _check_limit(limit)
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ValidationError("offset must be a non-negative integer", field="offset")
+    conditions = filter_conditions(f)
+    if offset == 0 and total is None:  # the top needs no count (a first page, at once)
+        return [execution_record(row) for row in dicts(_newest_first(conditions).limit(limit))]
     size = count_executions(f) if total is None else total
     end = min(offset + limit, size)
     if offset >= end:
         return []
-    conditions = filter_conditions(f)
     if offset <= size - end:
         query = _newest_first(conditions).offset(offset).limit(end - offset)
         return [execution_record(row) for row in dicts(query)]
     query = _select(conditions).order_by(Execution.created_at, Execution.id)
     rows = dicts(query.offset(size - end).limit(end - offset))
     return [execution_record(row) for row in reversed(rows)]
+
+
+def oldest_executions(f: ExecutionFilter, limit: int) -> list[ExecutionRecord]:
+    """The ``limit`` oldest executions matching ``f``, oldest first."""
+    _check_limit(limit)
+    query = _select(filter_conditions(f)).order_by(Execution.created_at, Execution.id)
+    return [execution_record(row) for row in dicts(query.limit(limit))]
 
 
 def execution_stats(f: ExecutionFilter) -> dict[str, Any]:

@@ -172,9 +172,36 @@ def test_row_count_is_the_true_total_from_one_count(
     model: ExecutionHistoryModel, source: SqlitePageSource
 ) -> None:
     assert model.rowCount() == TOTAL
-    assert source.calls == [("count", None)]  # no page is read before it is shown
+    # The first page is asked for before the count; nothing else is read.
+    assert source.calls == [("window", None, 0, 200), ("count", None)]
     assert model.columnCount() == 12
     assert model.headerData(model.STATUS, Qt.Orientation.Horizontal) == "Status"
+
+
+def test_the_first_page_shows_before_a_slow_count_and_the_rest_goes_below_it(
+    qtbot, source: SqlitePageSource
+) -> None:
+    release = threading.Event()
+
+    class SlowCount(SqlitePageSource):
+        def _count(self, filter: Any) -> int:  # noqa: A002
+            release.wait(10)
+            return super()._count(filter)
+
+    slow = SlowCount(ThreadPoolExecutor(2, thread_name_prefix="store"))
+    model = ExecutionHistoryModel(slow)
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    try:
+        qtbot.waitUntil(lambda: model.rowCount() == 200, timeout=10_000)
+        assert model.is_counting()
+        newest = model.record(0)
+        assert newest is not None and newest.task_id == f"task-{TOTAL - 1:06d}"
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: model.rowCount() == TOTAL, timeout=10_000)
+    assert inserted == [(0, 199), (200, TOTAL - 1)]  # the rest below, not on top
+    assert model.record(0) == newest and not model.is_counting()
 
 
 def test_jumping_to_the_last_row_loads_that_page_only(
@@ -188,12 +215,12 @@ def test_jumping_to_the_last_row_loads_that_page_only(
     with qtbot.waitSignal(model.page_loaded, timeout=10_000) as loaded:
         pass
     assert loaded.args == [(TOTAL - 1) // 200]
-    assert source.windows() == [("window", None, 99_800, 200)]
+    assert source.windows() == [("window", None, 0, 200), ("window", None, 99_800, 200)]
     oldest = model.record(last)
     assert oldest is not None and oldest.task_id == "task-000000"
     assert model.index(last, model.ID).data() == str(oldest.id)
     assert model.index(last, model.DURATION).data() == "1.2 s"
-    assert model.cached_pages() == [499]
+    assert model.cached_pages() == [0, 499]
 
 
 def test_results_are_applied_on_the_gui_thread(
@@ -201,7 +228,7 @@ def test_results_are_applied_on_the_gui_thread(
 ) -> None:
     threads: list[QThread] = []
     model.dataChanged.connect(lambda *a: threads.append(QThread.currentThread()))
-    _load(qtbot, model, 0)
+    _load(qtbot, model, 1000)
     assert threads and all(t is qapp.thread() for t in threads)
     assert source.threads and not source.threads & {threading.current_thread().name}
 
@@ -294,12 +321,13 @@ def test_a_failing_source_reports_once_and_does_not_retry_in_a_loop(qtbot) -> No
     broken = Broken()
     model = ExecutionHistoryModel(broken)
     qtbot.waitUntil(lambda: model.rowCount() == 1000)
+    asked = broken.windows  # the first page, asked for before the count
     with qtbot.waitSignal(model.load_failed) as failed:
-        model.index(5, 0).data()
+        model.index(505, 0).data()
     assert "database is locked" in failed.args[0]
     for _ in range(5):
-        model.index(6, 0).data()
-    assert broken.windows == 1
+        model.index(506, 0).data()
+    assert broken.windows == asked + 1
 
 
 def test_table_view_over_a_windowed_model_scrolls_to_the_end_quickly(

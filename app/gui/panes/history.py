@@ -66,8 +66,8 @@ class HistoryPane(QWidget):
         self.bridge = bridge
         self.engine = bridge.engine
         self.model: ExecutionHistoryModel | None = None
-        self.source = StorePageSource(self.engine.store.submit)
-        self.exporter = CsvExporter(self.engine.store.submit, self)
+        self.source = StorePageSource(self.engine.store.submit_read)
+        self.exporter = CsvExporter(self.engine.store.submit_read, self)
         self.stats: dict[str, Any] = {}
         self._delivery = FutureDelivery(self)
         self._stats_future: Future[Any] | None = None
@@ -328,7 +328,7 @@ class HistoryPane(QWidget):
         ident = self._detail_id
         if ident is None:
             return
-        future = self.engine.store.submit(executions.get_execution, ident)
+        future = self.engine.store.submit_read(executions.get_execution, ident)
         self._delivery.when_done(future, lambda f: self._on_fresh_record(ident, f))
 
     def _on_fresh_record(self, ident: int, future: Future[Any]) -> None:
@@ -343,7 +343,7 @@ class HistoryPane(QWidget):
         if self._stats_future is not None and not self._stats_future.done():
             self._stats_future.cancel()  # a newer filter supersedes it
         wanted = self.model.current_filter()
-        future = self.engine.store.submit(status_counts, wanted)
+        future = self.engine.store.submit_read(status_counts, wanted)
         self._stats_future = future
         self._delivery.when_done(future, lambda f: self._on_stats(wanted, f))
 
@@ -358,7 +358,7 @@ class HistoryPane(QWidget):
         self.stats_strip.set_stats(self.stats)
 
     def _load_choices(self) -> None:
-        future = self.engine.store.submit(queues.list_queues)
+        future = self.engine.store.submit_read(queues.list_queues)
 
         def offer(done: Future[Any]) -> None:
             names = [q.name for q in done.result()] if done.exception() is None else []

@@ -62,6 +62,8 @@ class StorePageSource:
 def oldest_first_window(f: ExecutionFilter, offset: int, limit: int,
                         total: int | None = None) -> list[ExecutionRecord]:
     """Rows ``[offset, offset + limit)`` of the oldest-first order (runs on the store thread)."""
+    if offset == 0 and total is None:  # the oldest rows need no count
+        return history.oldest_executions(f, limit)
     size = history.count_executions(f) if total is None else total
     end = size - offset
     if end <= 0:
