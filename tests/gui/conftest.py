@@ -65,6 +65,9 @@ def qt_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     asyncio.set_event_loop(loop)
     yield loop
     asyncio.set_event_loop(None)
+    # already_running marked it as this thread's running loop; tests that follow
+    # (asyncio.run, pytest-asyncio) must not find it there.
+    asyncio.events._set_running_loop(None)
 
 
 def run_async(qtbot: Any, coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
