@@ -4,14 +4,16 @@ Widgets never touch engine internals; they bind to this object's signals and
 call the engine's async methods through ``run``.
 
 Events reach the widgets at a fixed cadence (:data:`FLUSH_INTERVAL_S`), newest
-per subject: with 100 phones busy the engine publishes ~2,500 events a second,
-about nine changes a second per phone. Five deliveries a second keep every
-view live (a progress bar moves five times a second, an isolated event shows
-at once) and halve what the phones cost the event loop against ten a second:
-measured with 100 phones flat out, loop lag p99 ~70 ms at 5 Hz, ~80 ms at
-7 Hz, ~100 ms at 10 Hz. A delivery is cut into slices of :data:`SLICE_EVENTS`
-events, each its own loop callback, so no single callback holds the loop for
-long; a slice not yet delivered when newer events arrive is superseded by them.
+per subject: with 100 phones busy the engine publishes ~3,000 events a second,
+about thirty a second per phone. An isolated event shows at once (the first
+after a quiet interval is delivered immediately); under load a tile or a
+progress bar moves twice a second, which an operator can still follow, and each
+delivery then costs the loop one pass over the changed tiles instead of five.
+Measured with 100 phones flat out (bench/gui_bench.py, batching loop): loop lag
+p99 ~40 ms at 2 Hz, ~55 ms at 3 Hz, ~60-80 ms at 5 Hz. A delivery is cut into
+slices of :data:`SLICE_EVENTS` events, each its own loop callback, so no single
+callback holds the loop for long; a slice not yet delivered when newer events
+arrive is superseded by them.
 
 Signals:
     devices_changed(list): DeviceView objects whose tile changed.
@@ -53,7 +55,7 @@ from app.engine.engine import Engine
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL_S = 0.2  # engine events reach the widgets at most five times a second
+FLUSH_INTERVAL_S = 0.5  # under load, engine events reach the widgets twice a second
 SLICE_EVENTS = 40  # events handed to the widgets per loop callback
 
 
