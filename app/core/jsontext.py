@@ -67,15 +67,20 @@ def flat_size_bound(value: Any) -> int | None:
     """An upper bound of the UTF-8 size of ``value``'s compact JSON when it is a flat
     object (as :func:`is_flat_json_object`), else None: a size limit can be checked
     without encoding the payloads that are obviously small."""
-    if not is_flat_json_object(value):
+    if type(value) is not dict:
         return None
     size = 2  # {}
     for key, item in value.items():
+        if type(key) is not str:
+            return None
         size += 6 * len(key) + 4  # "key": and a comma
-        if type(item) is str:
+        kind = type(item)
+        if kind is str:
             size += 6 * len(item) + 2
-        elif type(item) is int and not -10**20 < item < 10**20:
+        elif kind is int and not -10**20 < item < 10**20:
             return None  # a huge number: let the encoder count it
-        else:
+        elif kind in _PLAIN or (kind is float and math.isfinite(item)):
             size += _SCALAR_BOUND
+        else:
+            return None
     return size

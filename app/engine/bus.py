@@ -159,6 +159,9 @@ Subscriber = Callable[[Event], None]
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: list[tuple[Subscriber, tuple[type[Event], ...] | None]] = []
+        # Who receives each event class, worked out once per class (thousands of events
+        # a second, a handful of classes); dropped whenever the subscribers change.
+        self._routes: dict[type[Event], tuple[Subscriber, ...]] = {}
         self.published = 0
 
     def subscribe(
@@ -167,18 +170,23 @@ class EventBus:
         """Register ``callback``; returns a function that unsubscribes it."""
         entry = (callback, types)
         self._subscribers.append(entry)
+        self._routes.clear()
 
         def unsubscribe() -> None:
             if entry in self._subscribers:
                 self._subscribers.remove(entry)
+                self._routes.clear()
 
         return unsubscribe
 
     def publish(self, event: Event) -> None:
         self.published += 1
-        for callback, types in list(self._subscribers):
-            if types is not None and not isinstance(event, types):
-                continue
+        route = self._routes.get(type(event))
+        if route is None:
+            route = self._routes[type(event)] = tuple(
+                callback for callback, types in self._subscribers
+                if types is None or issubclass(type(event), types))
+        for callback in route:
             try:
                 callback(event)
             except Exception:  # an observer's bug must not stop the engine

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ import peewee
 
 from app.core.enums import TERMINAL_TASK_STATES, Priority, TaskState
 from app.core.errors import ConflictError, ValidationError
+from app.core.ids import new_task_uid
 from app.core.records import TaskRecord
 from app.core.taskspec import TaskSpec
 from app.store.claim import HOST_KEY, Slot, claim, claim_and_start
@@ -257,8 +257,10 @@ def _row_for(spec: TaskSpec, at: float) -> dict[str, Any]:
     if not isinstance(spec, TaskSpec):
         raise ValidationError("a task must be a TaskSpec")
     spec = spec.validated()
-    uid = spec.uid if spec.uid is not None else uuid.uuid4().hex
-    if not isinstance(uid, str) or not UID_RE.match(uid):
+    uid = spec.uid
+    if uid is None:
+        uid = new_task_uid()
+    elif not isinstance(uid, str) or not UID_RE.match(uid):
         raise ValidationError(f"invalid task id {uid!r}: 1-64 letters, digits, _ . : -",
                               field="id")
     not_before = spec.not_before
