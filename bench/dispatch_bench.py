@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.enums import ExecStatus  # noqa: E402
+from app.core.heap import settle_heap  # noqa: E402
 from app.core.paths import Paths  # noqa: E402
 from app.core.targets import Target  # noqa: E402
 from app.core.taskspec import TaskSpec  # noqa: E402
@@ -54,6 +55,7 @@ def bench_huey(n: int, workdir: Path) -> float:
     def noop(i: int) -> int:
         return i
 
+    settle_heap()  # both peers run with the collector settings TaskDesk runs with
     start = time.perf_counter()
     results = [noop(i) for i in range(n)]
     for _ in range(n):
@@ -70,6 +72,7 @@ async def bench_taskdesk(n: int, workdir: Path) -> float:
     engine = Engine(paths=Paths(workdir / "td"), registry=registry,
                     config=EngineConfig(host_concurrency=256, external_poll_s=60))
     await engine.start()
+    settle_heap()  # as `taskdesk serve` does once started
     try:
         specs = [TaskSpec(kind="bench.noop", target=Target.host(), source="api")] * n
         # Count finished attempts from the engine's own events: polling the store

@@ -55,12 +55,12 @@ async def lag_probe(samples: list[float], stop: asyncio.Event, interval: float =
 
 
 async def bench_load(app: QApplication, work: Path, phones: int, seconds: float) -> None:
+    from app.core.heap import settle_heap
     from app.core.paths import Paths
     from app.core.taskspec import TaskSpec
     from app.devices.adb import AdbProvider
     from app.engine.config import EngineConfig
     from app.engine.engine import Engine
-    from app.gui.app import settle_heap
     from app.gui.mainwindow import MainWindow
     from app.store import tasks
 
@@ -85,7 +85,7 @@ async def bench_load(app: QApplication, work: Path, phones: int, seconds: float)
     window.show()
     await engine.start()
     window.engine_started()
-    settle_heap()  # as the console does once started (app.gui.app)
+    settle_heap()  # as the console does once started (app.core.heap)
     await engine.wait_until(lambda: len(engine.device_views()) >= phones, timeout=60)
     spec = TaskSpec(kind="demo.capture", payload={"steps": 1, "step_ms": 0})
     await engine.submit_many([spec] * (phones * 3))

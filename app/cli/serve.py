@@ -10,6 +10,7 @@ import logging
 import signal
 from typing import Any
 
+from app.core.heap import settle_heap
 from app.core.paths import Paths
 from app.core.taskspec import TaskSpec
 
@@ -129,6 +130,7 @@ async def run_serve(args: argparse.Namespace, paths: Paths, database: str | None
             loop.add_signal_handler(sig, stop.set)
     try:
         await engine.start()
+        settle_heap()
         print(f"taskdesk engine running (data: {paths.data_dir}); Ctrl-C stops it", flush=True)
         feeder = (loop.create_task(_demo_feeder(engine, args.demo_load), name="demo-feeder")
                   if args.demo and args.demo_load > 0 else None)

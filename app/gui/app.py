@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 import time
@@ -23,6 +22,7 @@ from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from app import __version__
+from app.core.heap import settle_heap
 from app.core.paths import Paths
 from app.logsetup import setup_logging
 
@@ -46,19 +46,6 @@ def _qt_message(msg_type: QtMsgType, context: Any, message: str) -> None:
     if any(noise in message for noise in _QT_NOISE):
         return
     qt_log.log(_QT_LEVELS.get(msg_type, logging.WARNING), "%s", message)
-
-
-def settle_heap() -> None:
-    """Once start-up is done: collect, then move what start-up built out of the collector's way.
-
-    A full collection walks every object the collector tracks; the start-up heap
-    (modules, Qt wrappers, the window, the engine) is ~85,000 objects that live as
-    long as the console, and with phones busy each full collection walked them for
-    60-90 ms on the event-loop thread. Frozen, they are not walked again; objects
-    made later are collected as before.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def run_console(args: argparse.Namespace, paths: Paths) -> int:
@@ -119,7 +106,7 @@ async def _main(app: QApplication, args: argparse.Namespace, paths: Paths, guard
             window.bridge.error.emit(f"devices unavailable: {exc}")
         await engine.start()
         window.engine_started()
-        settle_heap()
+        settle_heap()  # app.core.heap
         if args.self_test:
             exit_code = await window.self_test()
             closing.set()
