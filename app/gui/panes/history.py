@@ -55,6 +55,7 @@ REFRESH_MS = 1000  # live refresh of the table: at most once a second...
 STATS_EVERY_MS = 5000  # ...and of the stats strip every five seconds...
 # (both slower when the queries are costly: see history_source.live_interval_ms; and not
 # at all while the pane is hidden, e.g. behind the Queue tab: once when shown instead)
+STATS_DELAY_MS = 300  # after a new count, before its stats are asked for
 SYSTEM_MODULE = "system"  # maintenance jobs record themselves here; they are not tasks
 
 
@@ -266,14 +267,17 @@ class HistoryPane(QWidget):
             self._refresh_timer.setInterval(live_interval_ms(cost, REFRESH_MS))
             self._refresh_began = None
         if self._stats_after_page:
-            # The view asks for its first page when it paints; a hidden pane never
-            # does, so the stats follow a moment later in any case.
-            QTimer.singleShot(0 if total == 0 else 200, self._on_model_page_loaded)
+            # The stats (a GROUP BY over every matching row) wait a moment, so that
+            # the pages an operator scrolls to right after the count do not queue
+            # behind them on the store thread; a hidden pane gets them all the same.
+            QTimer.singleShot(0 if total == 0 else STATS_DELAY_MS, self._on_model_page_loaded)
         shown = f"{total:,} execution{'s' if total != 1 else ''}"
         self.count_label.setText(shown if self.filters.applied_filter().is_empty
                                  else f"{shown} match")
 
     def _on_model_page_loaded(self, _page: int = 0) -> None:
+        if self.model is not None and self.model.is_counting():
+            return  # the first page came before the count: the stats follow the count
         if self._stats_after_page:
             self._stats_after_page = False
             self._request_stats()
