@@ -220,12 +220,15 @@ def running_for_owner(owner: str) -> list[TaskRecord]:
 def pending_wakeup_hint(now: float | None = None) -> float | None:
     """The earliest future ``not_before`` among pending tasks (the dispatcher's timer)."""
     at = when(now)
-    value = (
-        Task.select(peewee.fn.MIN(Task.not_before))
-        .where(Task.state == TaskState.PENDING.value, Task.not_before > at,
-               Task.cancel_requested == False)  # noqa: E712
-        .scalar()
-    )
+    db = current_db()
+    p = Sql.of(db).p
+    # Raw SQL: the dispatcher asks after every claim, and peewee took 40 times longer
+    # to build this query than the (indexed) database to answer it.
+    cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+        f'SELECT MIN("not_before") FROM {TASK_TABLE} WHERE "state" = {p} '
+        f'AND "not_before" > {p} AND "cancel_requested" = {p}',
+        [TaskState.PENDING.value, at, False])
+    value = cursor.fetchone()[0]
     return float(value) if value is not None else None
 
 
