@@ -187,7 +187,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--history-rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="alternating huey/TaskDesk rounds; medians are compared "
                              "(a shared machine's noise moves single runs by ±20%%)")
     parser.add_argument("--skip-latency", action="store_true")
