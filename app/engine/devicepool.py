@@ -158,6 +158,13 @@ class DevicePool:
     def views(self) -> list[DeviceView]:
         return [s.view() for s in sorted(self.slots.values(), key=lambda s: s.serial)]
 
+    def dispatch_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for slot in self.slots.values():
+            state = slot.dispatch.value
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
     def publish(self, slot: DeviceSlot) -> None:
         self._bus.publish(DeviceChanged(view=slot.view()))
 

@@ -227,6 +227,10 @@ class Engine:
     def device_views(self) -> list[DeviceView]:
         return self.devices.views()
 
+    def device_counts(self) -> dict[str, int]:
+        """Devices per dispatch state (``idle``, ``busy``...), without building views."""
+        return self.devices.dispatch_counts()
+
     def _slot(self, serial: str) -> DeviceSlot:
         slot = self.devices.slots.get(serial)
         if slot is None:

@@ -15,6 +15,8 @@ from typing import Any
 from PySide6.QtCore import QEvent, QSize
 from PySide6.QtWidgets import QLabel
 
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+
 
 class LiveLabel(QLabel):
     """A ``QLabel`` whose text changes often without re-laying out the window."""
@@ -24,10 +26,15 @@ class LiveLabel(QLabel):
         self._fit(shrink=True)
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
-        if text == self.text():
+        old = self.text()
+        if text == old:
             return
         super().setText(text)
-        self._fit(shrink=False)
+        # Counts ticking over ("busy 9" -> "busy 8") keep the width: UI fonts draw
+        # digits at one width. Measuring rich text lays out a document, which is
+        # costly a few times a second under load, so only other changes measure.
+        if text.translate(_DIGITS_AS_ZERO) != old.translate(_DIGITS_AS_ZERO):
+            self._fit(shrink=False)
 
     def _fit(self, *, shrink: bool) -> None:
         hint = self.sizeHint()

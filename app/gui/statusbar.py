@@ -77,12 +77,9 @@ class StatusBar(QStatusBar):
         engine = self._bridge.engine
         if not hasattr(engine, "devices"):
             return
-        views = engine.device_views()
-        counts: dict[str, int] = {}
-        for view in views:
-            counts[view.dispatch] = counts.get(view.dispatch, 0) + 1
+        counts = engine.device_counts()
         self.devices_label.setText(
-            f"devices: {len(views)} · idle {counts.get('idle', 0)} · busy "
+            f"devices: {sum(counts.values())} · idle {counts.get('idle', 0)} · busy "
             f"{counts.get('busy', 0)} · held {counts.get('held', 0)} · offline "
             f"{counts.get('unavailable', 0)}")
 

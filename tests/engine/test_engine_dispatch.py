@@ -78,6 +78,9 @@ async def test_held_device_and_paused_queue_get_no_work(lab, make_engine):
         assert (await engine.get_task(paused.uid)).state is TaskState.PENDING
         view = {v.serial: v for v in engine.device_views()}[serial]
         assert view.dispatch == "held" and view.held_by == "operator:alice"
+        counts = engine.device_counts()
+        assert counts.get("held") == 1 and sum(counts.values()) == len(lab.serials)
+        assert counts == collections.Counter(v.dispatch for v in engine.device_views())
 
         await engine.release_device(serial, "alice")
         await engine.set_queue_paused("slow", False, actor="alice")

@@ -78,3 +78,13 @@ def test_a_throttle_runs_at_once_then_once_per_interval_and_never_drops_the_last
     assert calls == [1, 49]  # ...into one run that shows the last state
     qtbot.wait(250)
     assert calls == [1, 49] and throttle.runs == 2  # nothing pending: nothing runs
+
+
+def test_digits_ticking_over_keep_the_text_whole_without_measuring_it(qtbot) -> None:
+    label = LiveLabel("<b>busy 1</b> \u00b7 idle 1")
+    row, _layouts = _row(qtbot, label)
+    for busy in [8, 0, 4, 7, 9]:  # same shape: the width the first text got still fits
+        label.setText(f"<b>busy {busy}</b> \u00b7 idle {9 - busy}")
+        assert label.width() >= label.sizeHint().width()
+    label.setText("<b>busy 10</b> \u00b7 idle 88")  # one digit more: measured again
+    assert label.width() >= label.sizeHint().width()
