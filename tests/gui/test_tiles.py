@@ -434,3 +434,19 @@ def test_right_click_on_an_unselected_tile_selects_it_alone(
     for menu in menus:
         menu.close()
     assert TILE_STATES  # the seven states the wall knows
+
+
+def test_a_hundred_tiles_changing_at_once_are_applied_over_a_few_ticks(
+    qtbot, model: DeviceTileModel
+) -> None:
+    from app.gui.tiles.model import FLUSH_MAX_TILES
+
+    lab = [DeviceTile(f"127.0.0.1:{5000 + i}", state="idle") for i in range(100)]
+    model.set_tiles(lab)
+    per_tick: list[int] = []
+    model.dataChanged.connect(lambda *_: per_tick.append(model.flush_count))
+    model.update_tiles(_moved(tile, state="busy", task_kind="demo.capture") for tile in lab)
+    qtbot.waitUntil(lambda: model.counters()["busy"] == 100, timeout=2000)
+    sizes = [per_tick.count(n) for n in sorted(set(per_tick))]
+    assert sizes == [FLUSH_MAX_TILES] * 4  # oldest first, never all hundred in one go
+    assert all(model.tile(row).state == "busy" for row in range(100))

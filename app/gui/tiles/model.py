@@ -15,6 +15,7 @@ a wall of busy phones are spread over the second.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,7 +34,10 @@ from PySide6.QtCore import (
 
 from app.gui.theme import TILE_STATES
 
-FLUSH_INTERVAL_MS = 16  # apply pending updates at most ~60 times a second
+FLUSH_INTERVAL_MS = 16  # apply pending updates at most ~60 times a second...
+# ...and at most this many tiles at a time: a hundred phones changing at once are
+# applied over a few frames instead of in one long stretch of the event loop.
+FLUSH_MAX_TILES = 25
 TICK_INTERVAL_MS = 200  # how often busy tiles' clocks are checked (each changes once a second)
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -185,12 +189,18 @@ class DeviceTileModel(QAbstractListModel):
             self.endRemoveRows()
         self._after_change()
 
-    def flush(self) -> None:
-        """Apply pending updates now (the timer does this by itself)."""
+    def flush(self, limit: int | None = None) -> None:
+        """Apply pending updates now (the timer does this by itself, ``limit`` tiles at
+        a time, oldest first; the rest on its next tick)."""
         self._flush_timer.stop()
         if not self._pending:
             return
-        pending, self._pending = self._pending, {}
+        if limit is None or len(self._pending) <= limit:
+            pending, self._pending = self._pending, {}
+        else:
+            serials = list(itertools.islice(self._pending, limit))
+            pending = {serial: self._pending.pop(serial) for serial in serials}
+            self._flush_timer.start()
         self.flush_count += 1
         changed: list[int] = []
         added: list[DeviceTile] = []
@@ -261,7 +271,7 @@ class DeviceTileModel(QAbstractListModel):
     # -- internals ---------------------------------------------------------------
 
     def _on_flush_timer_timeout(self) -> None:
-        self.flush()
+        self.flush(FLUSH_MAX_TILES)
 
     def _on_tick_timer_timeout(self) -> None:
         now = self._clock()
