@@ -71,23 +71,22 @@ class StoreThread:
         self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
     ) -> concurrent.futures.Future[T]:
         """Queue ``fn`` for the store thread; usable from any thread."""
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        if self._thread is None:
-            future.set_exception(StorageError("the store is not running"))
-            return future
-        self._queue.put((fn, args, kwargs, future, False))
-        return future
+        return self._enqueue(fn, args, kwargs, read_only=False)
 
     def submit_read(
         self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
     ) -> concurrent.futures.Future[T]:
         """``submit`` for a function that only reads: answered as soon as it has run
         when nothing queued before it writes (see the module docstring)."""
+        return self._enqueue(fn, args, kwargs, read_only=True)
+
+    def _enqueue(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 *, read_only: bool) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         if self._thread is None:
             future.set_exception(StorageError("the store is not running"))
             return future
-        self._queue.put((fn, args, kwargs, future, True))
+        self._queue.put((fn, args, kwargs, future, read_only))
         return future
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
