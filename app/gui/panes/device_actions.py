@@ -17,7 +17,7 @@ import logging
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -31,9 +31,11 @@ from app.engine.bus import DeviceView
 from app.gui.bridge import EngineBridge
 from app.gui.dialogs.device_edit import DeviceEditDialog
 from app.gui.dialogs.screenshot_viewer import ScreenshotViewer
-from app.gui.dialogs.shell_window import ShellWindow
 from app.gui.panes.devices_table import device_title, selection_states
 from app.gui.tiles import ACTIONS
+
+if TYPE_CHECKING:  # the terminal (pyte) loads when a shell is first opened: ~0.1 s off start-up
+    from app.gui.dialogs.shell_window import ShellWindow
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +171,8 @@ class DeviceActions(QObject):
         for serial in serials[:MAX_WINDOWS_AT_ONCE]:
             window = self.shells.get(serial)
             if window is None:
+                from app.gui.dialogs.shell_window import ShellWindow
+
                 window = ShellWindow(provider, serial, title=self._title(serial))
                 window.window_closed.connect(self._on_shell_window_closed)
                 self.shells[serial] = window
