@@ -11,14 +11,15 @@ import asyncio
 import base64
 import binascii
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from app.core.errors import ValidationError
 from app.core.payload import Field, Schema
 from app.engine.kinds.base import HOST_TARGETS, RunContext, TaskKind
+
+if TYPE_CHECKING:  # imported by run(): httpx costs ~80 ms of every start-up otherwise
+    import httpx
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -77,6 +78,8 @@ class LocalHttpRequestKind(TaskKind):
         return out
 
     async def run(self, ctx: RunContext, payload: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
         url, timeout = payload["url"], payload["timeout_s"]
         content: bytes | None = None
         if payload.get("body") is not None:
