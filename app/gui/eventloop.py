@@ -94,6 +94,8 @@ class BatchingQEventLoop(qasync.QEventLoop):  # type: ignore[misc]
     def _run_ready_batch(self) -> None:
         self._batch_scheduled = False
         for _ in range(len(self._ready)):
+            if not self._ready:  # a nested Qt loop inside a callback ran the rest
+                break
             handle = self._ready.popleft()
             if not handle.cancelled():
                 handle._run()  # reports its own exceptions to the loop's handler

@@ -84,3 +84,30 @@ def test_executor_round_trips_and_task_wakeups_work(qtbot: Any, qt_loop: Any) ->
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         assert run_async(qtbot, work(pool)) == [i * i for i in range(100)]
+
+
+def test_a_nested_qt_loop_inside_a_callback_runs_the_rest_once(qtbot: Any, qt_loop: Any) -> None:
+    """A callback that spins Qt (a modal dialog, a drag) lets later callbacks run inside
+    it; the batch it interrupted must neither run them twice nor fail."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    ran: list[str] = []
+
+    def spins_qt() -> None:
+        ran.append("outer")
+        nested = QEventLoop()
+        QTimer.singleShot(50, nested.quit)
+        qt_loop.call_soon_threadsafe(ran.append, "from a thread")  # delivered meanwhile
+        nested.exec()
+
+    errors: list[dict[str, Any]] = []
+    qt_loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        qt_loop.call_soon(spins_qt)
+        qt_loop.call_soon(ran.append, "after")
+        qtbot.waitUntil(lambda: len(ran) == 3, timeout=5000)
+        qtbot.wait(50)
+    finally:
+        qt_loop.set_exception_handler(None)
+    assert sorted(ran) == ["after", "from a thread", "outer"]
+    assert errors == []
