@@ -41,21 +41,19 @@ def compact_json(*, allow_nan: bool = True) -> Callable[[Any], str]:
     return encode
 
 
+# The encoders the store, payload checks and the engine share.
+encode_json = compact_json()
+encode_strict_json = compact_json(allow_nan=False)
+"""Refuses NaN and infinities, as the store's validation does."""
+
 _PLAIN = frozenset((str, bool, int, type(None)))
 
 
 def is_flat_json_object(value: Any) -> bool:
     """True for a dict of text keys to text, whole numbers, booleans, None or finite
-    floats: JSON as it is, known without encoding it (most results and metadata)."""
-    if type(value) is not dict:
-        return False
-    for key, item in value.items():
-        if type(key) is not str:
-            return False
-        kind = type(item)
-        if kind not in _PLAIN and not (kind is float and math.isfinite(item)):
-            return False
-    return True
+    floats: JSON as it is, known without encoding it (most results and metadata).
+    Numbers past 10**20 count as not flat: the encoder's slower path takes them."""
+    return flat_size_bound(value) is not None
 
 
 # The longest a scalar can encode to: a float's repr (e.g. -2.2250738585072014e-308)
@@ -65,7 +63,7 @@ _SCALAR_BOUND = 24
 
 def flat_size_bound(value: Any) -> int | None:
     """An upper bound of the UTF-8 size of ``value``'s compact JSON when it is a flat
-    object (as :func:`is_flat_json_object`), else None: a size limit can be checked
+    object (see :func:`is_flat_json_object`), else None: a size limit can be checked
     without encoding the payloads that are obviously small."""
     if type(value) is not dict:
         return None

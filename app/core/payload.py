@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.core.errors import ValidationError
-from app.core.jsontext import compact_json, flat_size_bound
+from app.core.jsontext import encode_json, flat_size_bound
 
 FieldType = Literal["str", "int", "float", "bool", "str_list", "json", "path"]
 
@@ -139,11 +139,8 @@ def _coerce(f: Field, value: Any) -> Any:
     return result
 
 
-_encode = compact_json()
-
-
 def encoded_size(payload: Any) -> int:
-    return len(_encode(payload).encode())
+    return len(encode_json(payload).encode())
 
 
 def check_payload_size(payload: Any, limit: int = MAX_PAYLOAD_BYTES) -> None:

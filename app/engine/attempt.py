@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.errors import TaskDeskError
-from app.core.jsontext import compact_json, is_flat_json_object
+from app.core.jsontext import encode_strict_json, is_flat_json_object
 from app.core.records import TaskRecord
 from app.devices.base import CommandTimeoutError, DeviceGoneError
 from app.engine.devicepool import DeviceSlot
@@ -104,10 +104,6 @@ def failure(attempt: RunningAttempt, outcome: Outcome) -> tuple[str, dict[str, A
     return f"{type(exc).__name__}: {message}", {"reason": "error", "traceback": tb}
 
 
-# Strict as the store is (no NaN or infinity).
-_check_json = compact_json(allow_nan=False)
-
-
 def jsonable(value: Any) -> Any:
     """``value`` if the store can keep it as JSON, else its JSON form with anything
     else as text (non-finite numbers too: the store refuses them, and a refused
@@ -115,7 +111,7 @@ def jsonable(value: Any) -> Any:
     if value is None or type(value) in (str, bool, int) or is_flat_json_object(value):
         return value
     try:
-        _check_json(value)
+        encode_strict_json(value)  # strict as the store is: no NaN or infinity
         return value
     except (TypeError, ValueError):
         return _finite(json.loads(json.dumps(value, default=str)))

@@ -13,9 +13,10 @@ from typing import Any
 import peewee
 
 from app.core.enums import ExecStatus, TaskState
+from app.core.jsontext import encode_json
 from app.core.records import ExecutionRecord, TaskRecord
 from app.store.executions import execution_record
-from app.store.hotsql import INSERT_COLUMNS, Sql, encode_json
+from app.store.hotsql import INSERT_COLUMNS, Sql
 from app.store.taskrows import Row, task_record
 
 StartResult = tuple[TaskRecord, ExecutionRecord]

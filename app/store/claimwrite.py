@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.enums import TaskState
 from app.core.errors import ConflictError
+from app.core.jsontext import encode_json
 from app.core.records import TaskRecord
 from app.store.attempts import StartResult, open_attempts
 from app.store.db import is_postgres
 from app.store.dialect import current_db
-from app.store.hotsql import Sql, encode_json
+from app.store.hotsql import Sql
 from app.store.models import Task
 from app.store.taskrows import Row, task_record
 

@@ -38,17 +38,11 @@ from app.core.errors import (
     TransitionError,
     ValidationError,
 )
-from app.core.jsontext import is_flat_json_object
+from app.core.jsontext import encode_json, encode_strict_json, is_flat_json_object
 from app.core.records import TaskRecord, amended
 from app.store.attempts import StartResult, open_attempts
 from app.store.dialect import current_db, write_transaction
-from app.store.hotsql import (
-    FAIL_TASK_COLUMNS,
-    Sql,
-    decode_json,
-    encode_json,
-    encode_strict_json,
-)
+from app.store.hotsql import FAIL_TASK_COLUMNS, Sql, decode_json
 from app.store.taskrows import Row, check_owner, task_record, when
 
 CompleteItem = tuple[str, int, Any, "dict[str, Any] | None"] | tuple[

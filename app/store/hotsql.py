@@ -28,7 +28,6 @@ import peewee
 
 from app.core.enums import TaskState
 from app.core.errors import ConflictError
-from app.core.jsontext import compact_json
 from app.store.db import is_postgres
 from app.store.dialect import max_parameters
 from app.store.models import Execution, JsonField
@@ -53,10 +52,6 @@ _TASK_CONVERT: list[tuple[int, Callable[[Any], Any]]] = [
 ]
 decode_json = Execution.metadata.python_value
 
-# JSON as ``JsonField`` stores it.
-encode_json = compact_json()
-encode_strict_json = compact_json(allow_nan=False)
-"""Refuses NaN and infinities, as ``executions`` validation does."""
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,14 @@ from typing import Any
 
 import peewee
 
-from app.core.jsontext import compact_json
+from app.core.jsontext import encode_json
 from app.store.db import database_proxy
 
 
 class JsonField(peewee.TextField):
     """A JSON value stored as compact text."""
 
-    _encode = staticmethod(compact_json())
+    _encode = staticmethod(encode_json)
 
     def db_value(self, value: Any) -> str | None:
         if value is None:
