@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -156,7 +157,10 @@ def test_resizing_changes_the_grid_and_signals_it(qtbot, term: TerminalWidget) -
     _feed_and_settle(qtbot, term, b"".join(b"line %d\r\n" % i for i in range(30)))
     assert term.grid_size() == (80, 24)
     with qtbot.waitSignal(term.resized) as grid:
-        term.resize(term.width() + int(20 * term._cell_w), term.height() - 10 * term._cell_h)
+        # From the 80 columns the size hint gives (ceil(80 cells) wide) to 100: with a
+        # font whose cells are a fraction of a pixel wide, 20 cells' pixels are not enough.
+        wider = math.ceil(100 * term._cell_w) - math.ceil(80 * term._cell_w)
+        term.resize(term.width() + wider, term.height() - 10 * term._cell_h)
     columns, rows = grid.args
     assert (columns, rows) == term.grid_size() == (100, 14)
     # Rows above the cursor that no longer fit went to the scrollback, not away.
