@@ -9,6 +9,7 @@ nothing else. Errors are translated into the provider's vocabulary: the device
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from typing import Any
@@ -48,6 +49,19 @@ class _NoSpawnConnection(AdbConnection):  # type: ignore[misc]  # adbutils is un
             raise AdbConnectionError(f"connect to adb server failed: {exc}") from exc
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         return sock
+
+    def close(self) -> None:
+        """Close at once. adbutils' own close sleeps 10 ms after shutting down the write
+        side; every caller here has read the answer it waits for (or is abandoning the
+        stream), so there is nothing to wait for, and the sleep cost every command 10 ms
+        of latency and a device thread."""
+        if self.closed:
+            return
+        sock = self.conn
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        sock.close()
+        self._AdbConnection__conn = None  # adbutils keeps its socket in a private name
 
 
 class SafeAdbClient(adbutils.AdbClient):  # type: ignore[misc]  # adbutils is untyped

@@ -297,3 +297,15 @@ def test_exec_out_screenshot_is_byte_identical_to_the_v2_one(
     raw = v1_runner.read_stdout(serial, "screencap -p", v2=False, timeout=10)
     assert raw.startswith(PNG_SIGNATURE)
     assert raw == provider.screenshot(serial)
+
+
+def test_closing_a_connection_frees_its_socket_at_once(lab: SimLab) -> None:
+    """Our connections close without adbutils' 10 ms sleep (it cost every command
+    that much), and still really close: the socket is released and the connection
+    reports itself closed, so a second close is harmless."""
+    client = SafeAdbClient(lab.adb_host, lab.adb_port)
+    conn = client.open_service(lab.serials[0], "shell,v2,raw:echo hi")
+    sock = conn.conn
+    conn.close()
+    assert conn.closed and sock.fileno() == -1
+    conn.close()

@@ -111,3 +111,85 @@ def test_a_nested_qt_loop_inside_a_callback_runs_the_rest_once(qtbot: Any, qt_lo
         qt_loop.set_exception_handler(None)
     assert sorted(ran) == ["after", "from a thread", "outer"]
     assert errors == []
+
+
+def test_timers_fire_in_deadline_order_and_never_early(qtbot: Any, qt_loop: Any) -> None:
+    fired: list[tuple[str, float]] = []
+    start = qt_loop.time()
+    for name, delay in [("c", 0.06), ("a", 0.02), ("b", 0.04), ("a2", 0.02)]:
+        qt_loop.call_later(delay, lambda n=name, d=delay: fired.append((n, d)))
+    qt_loop.call_at(start + 0.03, lambda: fired.append(("at", 0.03)))
+    qtbot.waitUntil(lambda: len(fired) == 5, timeout=5000)
+    assert [name for name, _ in fired] == ["a", "a2", "at", "b", "c"]
+
+
+def test_sleep_waits_at_least_its_delay(qtbot: Any, qt_loop: Any) -> None:
+    async def timed() -> list[float]:
+        loop = asyncio.get_running_loop()
+        waits = []
+        for delay in (0.001, 0.0105, 0.03):
+            t0 = loop.time()
+            await asyncio.sleep(delay)
+            waits.append(loop.time() - t0 - delay)
+        return waits
+
+    assert all(late >= 0 for late in run_async(qtbot, timed()))
+
+
+def test_cancelled_timers_never_run_and_do_not_pile_up(qtbot: Any, qt_loop: Any) -> None:
+    """Each attempt arms a timeout and cancels it when it ends: thousands of cancelled
+    timers must not stay scheduled (qasync kept one Qt timer each until it was due)."""
+    ran: list[int] = []
+    for i in range(5000):
+        qt_loop.call_later(3600, ran.append, i).cancel()
+    kept = qt_loop.call_later(0.01, ran.append, -1)
+    assert len(qt_loop._deadlines) < 200
+    qtbot.waitUntil(lambda: ran == [-1], timeout=5000)
+    assert kept.when() <= qt_loop.time()
+
+
+def test_asyncio_timeout_interrupts_a_wait(qtbot: Any, qt_loop: Any) -> None:
+    async def too_slow() -> str:
+        try:
+            async with asyncio.timeout(0.02):
+                await asyncio.sleep(10)
+        except TimeoutError:
+            return "timed out"
+        return "slept"
+
+    assert run_async(qtbot, too_slow()) == "timed out"
+
+
+def test_a_long_batch_gives_qt_a_turn_between_slices(qtbot: Any, qt_loop: Any) -> None:
+    """A burst of ready callbacks (a hundred jobs woken by one store commit) is worked
+    off in slices: a Qt timer due meanwhile fires before the burst is done."""
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    from app.gui.eventloop import SLICE_BUDGET_S
+
+    order: list[str] = []
+
+    def busy(i: int) -> None:
+        if i == 0:  # due at once, while the rest of the burst is still waiting
+            QTimer.singleShot(0, lambda: order.append("qt"))
+        time.sleep(SLICE_BUDGET_S / 4)
+        order.append(f"cb{i}")
+
+    for i in range(40):  # ten slices' worth
+        qt_loop.call_soon(busy, i)
+    qtbot.waitUntil(lambda: len(order) == 41, timeout=10000)
+    assert 0 < order.index("qt") < 40
+    assert [o for o in order if o != "qt"] == [f"cb{i}" for i in range(40)]
+
+
+def test_live_timers_survive_the_cleanup_of_cancelled_ones(qtbot: Any, qt_loop: Any) -> None:
+    ran: list[int] = []
+    keep = [qt_loop.call_later(0.05 + i / 1000, ran.append, i) for i in range(150)]
+    for i in range(1000):
+        qt_loop.call_later(3600, ran.append, -1).cancel()
+    assert qt_loop._cancelled_deadlines >= 0
+    qtbot.waitUntil(lambda: len(ran) == 150, timeout=5000)
+    assert ran == list(range(150)) and all(not h.cancelled() for h in keep)
+    assert qt_loop._deadlines == [] and qt_loop._cancelled_deadlines == 0
