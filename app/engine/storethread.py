@@ -182,7 +182,8 @@ class StoreThread:
         except Exception as exc:
             future.set_exception(_classify(exc))
         else:
-            self.commits += 0 if read_only else 1
+            if not read_only:
+                self.commits += 1
             future.set_result(value)
 
 

@@ -176,9 +176,9 @@ class BatchingQEventLoop(qasync.QEventLoop):  # type: ignore[misc]
             self._run_ready_batch()  # already inside a Qt event: no need for a timer hop
 
     def _run_ready_batch(self) -> None:
-        if self._slice_pending:  # run early, from a wake-up or a deadline
-            self._slice_pending = False
-            self._slice_timer.stop()
+        # Either the slice timer fired, or a wake-up or deadline calls this directly
+        # because no slice was pending: no timer is left to stop.
+        self._slice_pending = False
         ready = self._ready
         give_back_at = time.perf_counter() + SLICE_BUDGET_S
         for _ in range(len(ready)):
