@@ -83,7 +83,8 @@ class BatchingQEventLoop(qasync.QEventLoop):  # type: ignore[misc]
 
     def call_soon(self, callback: Callable[..., Any], *args: Any,
                   context: contextvars.Context | None = None) -> asyncio.Handle:
-        self._check_callback(callback)
+        if self._debug:  # as asyncio does: the check costs more than the rest of the call
+            self._check_callback(callback)
         handle = asyncio.Handle(callback, args, self, context=context)
         self._ready.append(handle)
         self._schedule_batch()
@@ -91,7 +92,8 @@ class BatchingQEventLoop(qasync.QEventLoop):  # type: ignore[misc]
 
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any,
                              context: contextvars.Context | None = None) -> asyncio.Handle:
-        self._check_callback(callback)
+        if self._debug:
+            self._check_callback(callback)
         handle = asyncio.Handle(callback, args, self, context=context)
         self._incoming.append(handle)
         with self._incoming_lock:
@@ -107,7 +109,8 @@ class BatchingQEventLoop(qasync.QEventLoop):  # type: ignore[misc]
 
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
                 context: contextvars.Context | None = None) -> asyncio.TimerHandle:
-        self._check_callback(callback)
+        if self._debug:
+            self._check_callback(callback)
         timer = asyncio.TimerHandle(when, callback, args, self, context=context)
         heapq.heappush(self._deadlines, timer)
         timer._scheduled = True  # type: ignore[attr-defined]

@@ -187,9 +187,26 @@ def test_a_long_batch_gives_qt_a_turn_between_slices(qtbot: Any, qt_loop: Any) -
 def test_live_timers_survive_the_cleanup_of_cancelled_ones(qtbot: Any, qt_loop: Any) -> None:
     ran: list[int] = []
     keep = [qt_loop.call_later(0.05 + i / 1000, ran.append, i) for i in range(150)]
-    for i in range(1000):
+    for _ in range(1000):
         qt_loop.call_later(3600, ran.append, -1).cancel()
     assert qt_loop._cancelled_deadlines >= 0
     qtbot.waitUntil(lambda: len(ran) == 150, timeout=5000)
     assert ran == list(range(150)) and all(not h.cancelled() for h in keep)
     assert qt_loop._deadlines == [] and qt_loop._cancelled_deadlines == 0
+
+
+def test_debug_mode_refuses_a_coroutine_function_as_a_callback(qt_loop: Any) -> None:
+    """As in asyncio, the check runs in debug mode only (it costs more than the call)."""
+    import pytest
+
+    async def coro() -> None:
+        return None
+
+    qt_loop.set_debug(True)
+    try:
+        for schedule in (qt_loop.call_soon, qt_loop.call_soon_threadsafe,
+                         lambda cb: qt_loop.call_later(1, cb)):
+            with pytest.raises(TypeError, match="coroutines cannot be used"):
+                schedule(coro)
+    finally:
+        qt_loop.set_debug(False)
