@@ -130,3 +130,40 @@ def test_apply_theme_switches_palette_and_notifies(qapp: QApplication, qtbot) ->
 def test_unknown_theme_is_refused(qapp: QApplication) -> None:
     with pytest.raises(ValueError, match="unknown theme"):
         apply_theme(qapp, "solarized")
+
+
+def test_the_checked_view_toggle_shows_in_the_highlight_in_both_themes(
+        qapp: QApplication, qtbot) -> None:
+    """Fusion drew the checked button a shade darker: on the dark palette the
+    unchecked one looked chosen. The checked one now wears the highlight."""
+    from PySide6.QtGui import QAction, QActionGroup
+
+    from app.gui.viewtoggle import ViewToggleButton
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    group = QActionGroup(parent)
+    actions = [QAction(name, parent, checkable=True) for name in ("Tiles", "Table")]
+    for action in actions:
+        group.addAction(action)
+    buttons = [ViewToggleButton(action, parent) for action in actions]
+    actions[0].setChecked(True)
+
+    def looks_checked(button: ViewToggleButton) -> bool:
+        palette = button.palette()
+        return (palette.color(QPalette.ColorRole.Button)
+                == qapp.palette().color(QPalette.ColorRole.Highlight))
+
+    try:
+        for mode in ("dark", "light", "dark"):
+            apply_theme(qapp, mode)
+            assert [looks_checked(b) for b in buttons] == [True, False]
+            text = buttons[0].palette().color(QPalette.ColorRole.ButtonText)
+            ground = buttons[0].palette().color(QPalette.ColorRole.Button)
+            assert contrast_ratio(text, ground) >= MIN_TEXT_CONTRAST
+            assert buttons[1].palette().color(QPalette.ColorRole.Button) == \
+                qapp.palette().color(QPalette.ColorRole.Button)
+        actions[1].setChecked(True)
+        assert [looks_checked(b) for b in buttons] == [False, True]
+    finally:
+        apply_theme(qapp, "light")

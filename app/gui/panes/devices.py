@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +35,7 @@ from app.gui.settings_store import load_gui_settings, qsettings, save_gui_settin
 from app.gui.theme import state_accent_colors
 from app.gui.throttle import Throttle
 from app.gui.tiles import DeviceTile, DeviceTileModel, TileWallView
+from app.gui.viewtoggle import ViewToggleButton
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +146,7 @@ class DevicesPane(QWidget):
         for action in (self.tiles_action, self.table_action):
             action.setCheckable(True)
             group.addAction(action)
-            button = QToolButton(self)
-            button.setDefaultAction(action)
-            header.addWidget(button)
+            header.addWidget(ViewToggleButton(action, self))
         self.tiles_action.setChecked(True)
         self.toggle_action = QAction("Switch tiles / table", self)
         self.toggle_action.setShortcut(QKeySequence("Ctrl+T"))
