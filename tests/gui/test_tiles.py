@@ -450,3 +450,21 @@ def test_a_hundred_tiles_changing_at_once_are_applied_over_a_few_ticks(
     sizes = [per_tick.count(n) for n in sorted(set(per_tick))]
     assert sizes == [FLUSH_MAX_TILES] * 4  # oldest first, never all hundred in one go
     assert all(model.tile(row).state == "busy" for row in range(100))
+
+
+def test_tiles_widen_so_each_row_fills_the_wall(qtbot, model: DeviceTileModel,
+                                                 wall: TileWallView) -> None:
+    """No blank strip at the right of the wall: a row's tiles share its width, and a
+    narrower wall keeps at least the base width (fewer columns instead)."""
+    from app.gui.tiles.delegate import TILE_WIDTH
+
+    _show_sample_tiles(qtbot, model, wall)
+    for width in (3 * TILE_WIDTH + 170, 2 * TILE_WIDTH + 60, 5 * TILE_WIDTH + 230):
+        wall.resize(width, wall.height())
+        qtbot.waitUntil(lambda: wall.visualRect(model.index(0, 0)).width()
+                        == _delegate(wall).tile_width)
+        rects = [wall.visualRect(model.index(row, 0)) for row in range(model.rowCount())]
+        first_row = [r for r in rects if r.top() == rects[0].top()]
+        right_gap = wall.viewport().width() - max(r.right() for r in first_row)
+        assert rects[0].width() >= TILE_WIDTH
+        assert right_gap < TILE_WIDTH // 3, (width, len(first_row), right_gap)

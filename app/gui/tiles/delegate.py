@@ -118,6 +118,7 @@ class TileDelegate(QStyledItemDelegate):
         self.budget: int | None = None  # renders left in this paint (None: no limit)
         self.deferred: list[ModelIndex] = []  # tiles shown with their previous image
         self._region: QRegion | None = None  # what this paint updates (None: everything)
+        self.tile_width = TILE_WIDTH  # the view widens tiles so a row fills its width
 
     def begin_paint(self, budget: int | None = RENDER_BUDGET,
                     region: QRegion | None = None) -> None:
@@ -129,11 +130,12 @@ class TileDelegate(QStyledItemDelegate):
         self._region = region
 
     def tile_size(self, font: QFont) -> QSize:
-        """About 240x120; taller when the font needs it, so no line is clipped."""
+        """About 240x120 (wider to fill a row, see ``tile_width``); taller when the
+        font needs it, so no line is clipped."""
         fonts = self._fonts_for(font)
         content = (PAD + fonts.title.height + fonts.small.height + 3 + fonts.body.height + 4
                    + BAR_HEIGHT + 3 + fonts.small.height + 2 + fonts.small.height + PAD)
-        return QSize(TILE_WIDTH, max(TILE_MIN_HEIGHT, content + 2 * MARGIN))
+        return QSize(self.tile_width, max(TILE_MIN_HEIGHT, content + 2 * MARGIN))
 
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
         return self.tile_size(option.font)

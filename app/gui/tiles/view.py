@@ -29,10 +29,11 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
     QPen,
+    QResizeEvent,
 )
-from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QStyle, QWidget
 
-from app.gui.tiles.delegate import TileDelegate
+from app.gui.tiles.delegate import TILE_WIDTH, TileDelegate
 from app.gui.tiles.model import DeviceTile, DeviceTileModel, TileRole
 
 # (action id, menu label); ids are what action_requested carries.
@@ -143,6 +144,22 @@ class TileWallView(QListView):
 
     # -- helpers -----------------------------------------------------------------
 
+    def _fit_tiles_to_width(self) -> None:
+        """Widen the tiles so each row fills the view instead of leaving a blank strip.
+        The width is reckoned as if the scroll bar were shown, so a scroll bar coming
+        and going cannot change the columns back and forth."""
+        delegate = self.itemDelegate()
+        if not isinstance(delegate, TileDelegate):
+            return
+        scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+        gutter = 2 * self.spacing()  # icon mode spaces each tile on both sides
+        available = self.contentsRect().width() - scroll_bar - self.spacing()
+        columns = max(1, available // (TILE_WIDTH + gutter))
+        width = max(TILE_WIDTH, available // columns - gutter)
+        if width != delegate.tile_width:
+            delegate.tile_width = width
+            self.scheduleDelayedItemsLayout()
+
     def _state_of(self, serial: str) -> str:
         model = self.model()
         if isinstance(model, DeviceTileModel):
@@ -215,6 +232,10 @@ class TileWallView(QListView):
             return
         event.acceptProposedAction()
         self.apks_dropped.emit(self._drop_targets(index), paths)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._fit_tiles_to_width()
+        super().resizeEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         delegate = self.itemDelegate()
